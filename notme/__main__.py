@@ -1,0 +1,3 @@
+from notme.cli import main
+
+main()

@@ -1,0 +1,239 @@
+"""The `notme` command. It parses options and calls the stages; the work happens in the packages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from notme import __version__, render
+from notme.corpus import query
+from notme.corpus.scrub import Scrubber
+from notme.corpus.stats import corpus_stats
+from notme.corpus.store import Corpus, list_corpora
+from notme.errors import NotmeError
+from notme.ingest import registry
+from notme.ingest.pipeline import ingest as run_ingest
+from notme.workspace import workspace
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+corpus_option = click.option("--corpus", "corpus_name", default="default", show_default=True,
+                             metavar="NAME", help="Which corpus (under <workspace>/corpora/).")
+
+
+def _zone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> ZoneInfo | None:
+    if value is None:
+        return None
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {value!r} (use a name such as Europe/Lisbon)") from None
+
+
+class UserError(click.ClickException):
+    """A NotmeError on its way out: one line on stderr, exit code 2, no traceback."""
+
+    exit_code = 2
+
+    def show(self, file: object = None) -> None:
+        err.print(f"[bold red]error:[/] {escape(self.message)}")
+
+
+class NotmeGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except NotmeError as e:
+            raise UserError(str(e)) from e
+
+
+@click.group(cls=NotmeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="notme")
+def cli() -> None:
+    """notme: a local model that writes like you, trained on your own chat history, offline."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@corpus_option
+@click.option("--source", type=click.Choice(registry.names()), help="Read the input as this source "
+              "instead of detecting it.")
+@click.option("--me", "me", multiple=True, metavar="NAME_OR_ID", help="Your name, id or handle as it "
+              "appears in messaging exports (repeatable; remembered for this corpus).")
+@click.option("--timezone", "zone", callback=_zone, metavar="ZONE", help="Zone of exports that store local "
+              "time without one (WhatsApp, Signal, Telegram's date). Default: this machine's.")
+@click.option("--mask-emails", is_flag=True, help="Replace e-mail addresses with <email>.")
+@click.option("--mask-phones", is_flag=True, help="Replace phone numbers with <phone>.")
+@click.option("--phone-region", default="US", show_default=True, metavar="CC",
+              help="Country for phone numbers written without +country code.")
+@click.option("--keep-secrets", is_flag=True, help="Do not scrub API keys, tokens and passwords "
+              "(they are scrubbed by default).")
+@click.option("--strict", is_flag=True, help="Stop at the first malformed record instead of skipping it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def ingest(paths: tuple[Path, ...], corpus_name: str, source: str | None, me: tuple[str, ...],
+           zone: ZoneInfo | None, mask_emails: bool, mask_phones: bool, phone_region: str,
+           keep_secrets: bool, strict: bool, as_json: bool, quiet: bool) -> None:
+    """Add chat exports (files, folders or zips) to a corpus; the source is detected."""
+    scrubber = Scrubber(secrets=not keep_secrets, emails=mask_emails, phones=mask_phones,
+                        phone_region=phone_region.upper())
+    progress = None if quiet or as_json or not err.is_terminal else render.BarProgress(err)
+    report = run_ingest(paths, corpus_name, source=source, me=me, zone=zone, scrubber=scrubber,
+                        strict=strict, progress=progress)
+    if as_json:
+        out.print_json(data={
+            "corpus": report.corpus, "owner": report.owner, "ignored": report.ignored,
+            "inputs": [{k: (dict(v) if hasattr(v, "items") else v) for k, v in vars(i).items()}
+                       for i in report.inputs],
+        })
+        return
+    out.print(render.ingest_view(report))
+    out.print()
+    out.print(render.stats_view(corpus_stats(Corpus(report.corpus))))
+
+
+@cli.command()
+def sources() -> None:
+    """The chat exports notme reads, and how to get each."""
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("--source")
+    table.add_column("what")
+    table.add_column("how to get it", overflow="fold")
+    for ingester in registry.INGESTERS:
+        table.add_row(ingester.name, ingester.title, ingester.how_to_export)
+    out.print(table)
+
+
+@cli.group()
+def corpus() -> None:
+    """Read and manage corpora."""
+
+
+@corpus.command("list")
+def corpus_list() -> None:
+    """The corpora in this workspace."""
+    found = list_corpora()
+    out.print(f"workspace: {workspace()}")
+    if not found:
+        out.print("no corpora yet: `notme ingest PATH` creates one")
+    for c in found:
+        s = corpus_stats(c)["total"]
+        out.print(f"  {c.name}: {s['conversations']:,} conversations, {s['messages']:,} messages "
+                  f"({s['my_messages']:,} yours)")
+
+
+@corpus.command("stats")
+@corpus_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def corpus_stats_command(corpus_name: str, as_json: bool) -> None:
+    """Per source: conversations, messages, yours, your words, dates, and what was left out and why."""
+    stats = corpus_stats(Corpus(corpus_name))
+    if as_json:
+        click.echo(json.dumps(stats, indent=2, ensure_ascii=False))
+    else:
+        out.print(render.stats_view(stats))
+
+
+@corpus.command("show")
+@click.argument("ref", required=False)
+@corpus_option
+@click.option("--source", help="Only this source (when listing).")
+@click.option("--limit", default=50, show_default=True, help="How many to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored record as JSON.")
+def corpus_show(ref: str | None, corpus_name: str, source: str | None, limit: int, as_json: bool) -> None:
+    """List conversations, or show one (by number, id or id prefix)."""
+    c = Corpus(corpus_name)
+    if ref is None:
+        rows = list(query.listing(c, source))
+        out.print(render.conversations_table(rows[:limit]))
+        if len(rows) > limit:
+            out.print(f"{len(rows) - limit:,} more; --limit to see them")
+        return
+    conversation = query.find(c, ref)
+    if as_json:
+        click.echo(json.dumps(conversation.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        out.print(render.conversation_view(conversation))
+
+
+@corpus.command("search")
+@click.argument("text")
+@corpus_option
+@click.option("--mine", is_flag=True, help="Only your own messages.")
+@click.option("--source", help="Only this source.")
+@click.option("--regex", is_flag=True, help="TEXT is a regular expression.")
+@click.option("--limit", default=20, show_default=True)
+def corpus_search(text: str, corpus_name: str, mine: bool, source: str | None, regex: bool, limit: int) -> None:
+    """Find messages containing TEXT (case-insensitive)."""
+    hits = 0
+    for hit in query.search(Corpus(corpus_name), text, regex=regex, mine=mine, source=source):
+        hits += 1
+        if hits > limit:
+            out.print(f"more matches; --limit {limit * 5} to see more")
+            break
+        out.print(render.search_hit(hit.conversation_id, hit.speaker, hit.timestamp, hit.text, hit.span))
+    if not hits:
+        out.print("no matches")
+
+
+@corpus.command("drop")
+@click.argument("refs", nargs=-1, required=True)
+@corpus_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def corpus_drop(refs: tuple[str, ...], corpus_name: str, yes: bool) -> None:
+    """Remove conversations from the corpus and keep them out of later ingests."""
+    c = Corpus(corpus_name)
+    chosen = [query.find(c, ref) for ref in refs]
+    for conversation in chosen:
+        out.print(f"  {conversation.id}  {conversation.title}  ({len(conversation.messages)} messages)")
+    if not yes and not click.confirm(f"Remove {len(chosen)} conversation(s) from {c.name!r}?"):
+        raise click.Abort()
+    ids = {conversation.id for conversation in chosen}
+    meta = c.meta()
+    meta["excluded"] = sorted(set(meta["excluded"]) | ids)
+    removed = c.rewrite_without(ids)
+    c.write_meta(meta)
+    out.print(f"removed {removed}; they stay out when the same exports are ingested again")
+
+
+@corpus.command("owner")
+@corpus_option
+@click.option("--add", multiple=True, metavar="NAME_OR_ID", help="Another of your names or handles.")
+@click.option("--remove", multiple=True, metavar="NAME_OR_ID", help="Forget a name given by mistake.")
+def corpus_owner(corpus_name: str, add: tuple[str, ...], remove: tuple[str, ...]) -> None:
+    """Who is taken as you in this corpus (used at the next ingest)."""
+    c = Corpus(corpus_name)
+    meta = c.require().meta()
+    if add or remove:
+        unknown = [r for r in remove if r not in meta["me"]]
+        if unknown:
+            raise NotmeError(f"not among the owner's names: {', '.join(unknown)} (they are: {', '.join(meta['me'])})")
+        meta["me"] = [m for m in dict.fromkeys([*meta["me"], *add]) if m not in remove]
+        c.write_meta(meta)
+        out.print("saved; re-ingest messaging exports for it to apply to stored conversations")
+    out.print(f"names: {', '.join(meta['me']) or 'none'}")
+    for source, basis in sorted(meta["owner_by_source"].items()):
+        out.print(f"  {source}: {basis}")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted; nothing changed")
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted; the corpus is as it was before this command")
+        sys.exit(130)

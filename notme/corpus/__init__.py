@@ -1,0 +1,1 @@
+"""The personal corpus: one JSONL file of conversations per corpus, written atomically."""

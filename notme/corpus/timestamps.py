@@ -1,0 +1,77 @@
+"""Every timestamp in the corpus is ISO 8601 in UTC ("2024-05-01T09:30:00Z") or null."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta, tzinfo
+
+# Anything outside these years is a corrupt value, not a message time.
+_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+APPLE_EPOCH = datetime(2001, 1, 1, tzinfo=UTC)
+
+
+def iso_utc(moment: datetime) -> str | None:
+    """An aware datetime as ISO 8601 UTC with a Z; milliseconds only when the source had them."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: give it a zone first")
+    moment = moment.astimezone(UTC)
+    if not _EARLIEST <= moment < _LATEST:
+        return None
+    spec = "milliseconds" if moment.microsecond else "seconds"
+    return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def from_unix(seconds: float | int | str | None) -> str | None:
+    """Unix seconds (float, int or a numeric string, as Telegram writes them)."""
+    if seconds is None or isinstance(seconds, bool):
+        return None
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(value) or abs(value) > 1e11:
+        return None
+    return iso_utc(datetime.fromtimestamp(value, UTC))
+
+
+def from_unix_ms(millis: float | int | None) -> str | None:
+    if millis is None or isinstance(millis, bool) or not isinstance(millis, int | float):
+        return None
+    return from_unix(millis / 1000)
+
+
+def from_apple(value: int | float | None) -> str | None:
+    """Apple Core Data time: nanoseconds since 2001 (High Sierra on) or seconds (older databases)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float) or value == 0:
+        return None
+    seconds = value / 1e9 if abs(value) > 1e12 else float(value)
+    try:
+        return iso_utc(APPLE_EPOCH + timedelta(seconds=seconds))
+    except OverflowError:
+        return None
+
+
+def from_iso(text: str | None, assume: tzinfo | None = None) -> str | None:
+    """ISO 8601 with an offset or Z; a naive value is read as wall-clock time in `assume`."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        if assume is None:
+            return None
+        moment = moment.replace(tzinfo=assume)
+    return iso_utc(moment)
+
+
+def from_wallclock(moment: datetime, zone: tzinfo) -> str | None:
+    """A naive local time from an export that stores no zone (WhatsApp, Signal, Telegram's `date`)."""
+    return iso_utc(moment.replace(tzinfo=zone))
+
+
+def parse_iso_utc(value: str) -> datetime:
+    """The inverse of `iso_utc`, for code that reads the corpus."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

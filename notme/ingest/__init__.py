@@ -1,0 +1,1 @@
+"""Ingesters: one module per chat-export source, found by `registry`, run by `pipeline`."""

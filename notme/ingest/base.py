@@ -1,0 +1,88 @@
+"""What every ingester is and gets.
+
+An ingester is one small module: a class with a `name`, a `claims` check that picks its entries
+out of an input cheaply (names and first bytes) and a `read` generator that yields `Conversation`s.
+It drops what the owner did not type (tool output, system lines, tapbacks, pasted files…) and
+counts it on the conversation (`conversation.skipped[reason] += 1`), or on the context for whole
+conversations (`ctx.drop(reason)`). Text clean-up, scrubbing and storage happen after it, in one
+place (`notme.ingest.pipeline`), for `text`, the title and `extra["alternatives"]` (other versions
+of a message from abandoned branches). Any other extra field must not hold the export's text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import ClassVar
+
+from notme.corpus.schema import Conversation, Kind
+from notme.corpus.text import normalize_identity
+from notme.errors import InputError
+from notme.ingest.inputs import InputTree
+
+
+class Owner:
+    """The owner's names, ids and handles, compared loosely (case, marks, phone formatting)."""
+
+    def __init__(self, identities: Iterable[str] = ()) -> None:
+        self.identities = list(dict.fromkeys(i for i in identities if i and i.strip()))
+        self._keys = {normalize_identity(i) for i in self.identities}
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def matches(self, *candidates: str | None) -> bool:
+        return any(c and normalize_identity(c) in self._keys for c in candidates)
+
+
+@dataclass
+class IngestContext:
+    tree: InputTree
+    owner: Owner
+    zone: tzinfo
+    strict: bool = False
+    # Whole conversations left out, per reason, with the first few places for the report.
+    dropped: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # How the owner was recognised in this input ("the user role", "is_from_me", "--me Sam"…).
+    owner_basis: str | None = None
+    # Set when the owner can only be told by name (WhatsApp, a one-chat Telegram export…).
+    owner_by_name: bool = False
+    # Names the ingester worked out itself (e.g. the one name in every WhatsApp 1:1 chat).
+    inferred_owner: list[str] = field(default_factory=list)
+
+    def drop(self, reason: str, where: str | None = None) -> None:
+        self.dropped[reason] += 1
+        if where and len(self.examples[reason]) < 3:
+            self.examples[reason].append(where)
+
+    def malformed(self, display: str, where: str, detail: str) -> None:
+        """A record whose shape is wrong. Skipped and counted, or an error with --strict."""
+        if self.strict:
+            raise InputError(display, detail, where=where)
+        self.drop(f"malformed: {detail}", where)
+
+    def is_owner_named(self, *candidates: str | None) -> bool:
+        """For sources with no owner flag: is this speaker one of the owner's names or ids?"""
+        self.owner_by_name = True
+        return self.owner.matches(*candidates)
+
+
+class Ingester:
+    name: ClassVar[str]  # the --source value and the corpus "source" field
+    title: ClassVar[str]  # shown to the user, e.g. "WhatsApp chat export"
+    kind: ClassVar[Kind]  # "assistant" (AI chats: the owner is the user role) or "messaging"
+    how_to_export: ClassVar[str]  # one line: where in the app the export is made
+    priority: ClassVar[int] = 50  # lower claims first: specific formats 10, generic JSON(L) 90
+
+    def claims(self, tree: InputTree, names: list[str]) -> list[str]:
+        """Which of `names` (entries of `tree` no other ingester took) are this source's export.
+
+        Decide from names and `tree.head_text(name)`; never read whole entries here.
+        """
+        raise NotImplementedError
+
+    def read(self, tree: InputTree, entries: list[str], ctx: IngestContext) -> Iterator[Conversation]:
+        raise NotImplementedError

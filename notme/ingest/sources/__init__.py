@@ -1,0 +1,1 @@
+"""One module per chat-export source; each defines an `Ingester` subclass (see ../base.py)."""

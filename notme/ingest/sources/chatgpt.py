@@ -1,0 +1,251 @@
+"""ChatGPT data export: `conversations.json` (or the 2026 shards `conversations-NNN.json`), as a
+folder or the zip, with `message_feedback.json` beside it.
+
+Each conversation is a tree (`mapping`); the active branch is the parent chain from
+`current_node`. Other branches (regenerated answers, edited prompts) are not part of the
+conversation: the sibling versions of an active message are kept on it as `alternatives`, and
+thumbs up/down from `message_feedback.json` as `feedback`, for preference pairs later.
+Custom instructions, memory, hidden and system messages, tool calls and output, and reasoning are
+left out and counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from notme.corpus.schema import Conversation, Message
+from notme.corpus.timestamps import from_unix
+from notme.ingest.base import IngestContext, Ingester
+from notme.ingest.inputs import InputTree, basename
+from notme.ingest.jsonstream import array_items, load_small, root_char
+
+_CONVERSATION_FILE = re.compile(r"^conversations(?:-\d+)?\.json$")
+_FEEDBACK_FILE = "message_feedback.json"
+# Citation markers in assistant text: \ue200cite\ue202turn0search3\ue201 and 【12†source】.
+_CITATION = re.compile(r"[ \t]*(?:\ue200[^\ue201]*\ue201|【[^】]{0,40}†[^】]{0,40}】)")
+
+_TOOL_OUTPUT_TYPES = {"execution_output", "tether_browsing_display", "tether_quote", "sonic_webpage",
+                      "system_error", "computer_output", "super_widget", "app_pairing_content"}
+
+
+def _feedback_rating(value: Any) -> str | None:
+    text = str(value).casefold().replace("_", "")
+    if text in {"thumbsup", "up", "positive", "1", "good"}:
+        return "up"
+    if text in {"thumbsdown", "down", "negative", "-1", "bad"}:
+        return "down"
+    return None
+
+
+class ChatGPT(Ingester):
+    name = "chatgpt"
+    title = "ChatGPT export"
+    kind = "assistant"
+    priority = 10
+    how_to_export = ("chatgpt.com → Settings → Data controls → Export data; pass the zip from the "
+                     "e-mail, or the folder it unpacks to")
+
+    def claims(self, tree: InputTree, names: list[str]) -> list[str]:
+        found = [n for n in names if _CONVERSATION_FILE.match(basename(n)) and self._looks_like(tree, n)]
+        folders = {n.rpartition("/")[0] for n in found}
+        feedback = [n for n in names if basename(n) == _FEEDBACK_FILE and n.rpartition("/")[0] in folders]
+        return found + feedback
+
+    @staticmethod
+    def _looks_like(tree: InputTree, name: str) -> bool:
+        head = tree.head_text(name)
+        return '"mapping"' in head and '"chat_messages"' not in head
+
+    def read(self, tree: InputTree, entries: list[str], ctx: IngestContext) -> Iterator[Conversation]:
+        ctx.owner_basis = "the user role"
+        feedback: dict[str, str] = {}
+        for name in entries:
+            if basename(name) == _FEEDBACK_FILE:
+                feedback |= self._read_feedback(tree, name, ctx)
+        for name in sorted(n for n in entries if basename(n) != _FEEDBACK_FILE):
+            display = tree.display(name)
+            with tree.open(name) as stream:
+                prefix = "conversations.item" if root_char(stream) == "{" else "item"
+                for index, item in enumerate(array_items(stream, display, prefix, "conversation"), 1):
+                    conversation = self._conversation(item, index, display, feedback, ctx)
+                    if conversation is not None:
+                        yield conversation
+
+    def _read_feedback(self, tree: InputTree, name: str, ctx: IngestContext) -> dict[str, str]:
+        with tree.open(name) as stream:
+            data = load_small(stream, tree.display(name))
+        ratings = {}
+        for entry in data if isinstance(data, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            rating = _feedback_rating(entry.get("rating"))
+            message_id = entry.get("message_id") or entry.get("id")
+            if rating and isinstance(message_id, str):
+                ratings[message_id] = rating
+        return ratings
+
+    def _conversation(self, item: Any, index: int, display: str, feedback: dict[str, str],
+                      ctx: IngestContext) -> Conversation | None:
+        where = f"conversation {index}"
+        if not isinstance(item, dict):
+            ctx.malformed(display, where, "conversation is not an object")
+            return None
+        native_id = item.get("id") or item.get("conversation_id")
+        mapping = item.get("mapping")
+        if not isinstance(native_id, str) or not isinstance(mapping, dict):
+            ctx.malformed(display, where, "conversation without id or mapping")
+            return None
+        where = f"conversation {native_id}"
+        path = self._active_path(mapping, item.get("current_node"))
+        if path is None:
+            ctx.drop("no active branch (current_node missing)", where)
+            return None
+        conversation = Conversation(
+            id=f"chatgpt:{native_id}", source=self.name, title=str(item.get("title") or ""),
+            messages=[], kind="assistant", participants=["me", "ChatGPT"],
+        )
+        if isinstance(item.get("default_model_slug"), str):
+            conversation.extra["model"] = item["default_model_slug"]
+        on_path = set(path)
+        last_time = from_unix(item.get("create_time"))
+        for node_id in path:
+            message = self._message(mapping, node_id, conversation, feedback)
+            if message is None:
+                continue
+            message.timestamp = message.timestamp or last_time  # system rows can lack a time
+            last_time = message.timestamp
+            conversation.messages.append(message)
+        abandoned = sum(
+            1 for node_id, node in mapping.items()
+            if node_id not in on_path and isinstance(node, dict) and self._visible(node.get("message"))
+        )
+        if abandoned:
+            conversation.skipped["abandoned branch"] += abandoned
+        return conversation
+
+    @staticmethod
+    def _active_path(mapping: dict[str, Any], current: Any) -> list[str] | None:
+        if not isinstance(current, str) or current not in mapping:
+            return None
+        path, seen, node_id = [], set(), current
+        while isinstance(node_id, str) and node_id in mapping and node_id not in seen:
+            seen.add(node_id)
+            path.append(node_id)
+            node = mapping[node_id]
+            node_id = node.get("parent") if isinstance(node, dict) else None
+        path.reverse()
+        return path
+
+    @staticmethod
+    def _visible(message: Any) -> bool:
+        if not isinstance(message, dict):
+            return False
+        role = (message.get("author") or {}).get("role")
+        content_type = (message.get("content") or {}).get("content_type")
+        return role in ("user", "assistant") and content_type in ("text", "multimodal_text")
+
+    def _message(self, mapping: dict[str, Any], node_id: str, conversation: Conversation,
+                 feedback: dict[str, str]) -> Message | None:
+        node = mapping[node_id]
+        message = node.get("message") if isinstance(node, dict) else None
+        if not isinstance(message, dict):
+            return None  # the root and placeholder nodes carry no message
+        skip = self._skip_reason(message)
+        if skip:
+            conversation.skipped[skip] += 1
+            return None
+        role = message["author"]["role"]
+        text = _text_of(message.get("content") or {})
+        if text is None:
+            conversation.skipped[f"unsupported content ({message['content'].get('content_type')})"] += 1
+            return None
+        if not text.strip():
+            conversation.skipped["attachment only" if _has_attachment(message) else "empty"] += 1
+            return None
+        if role == "assistant":
+            text = _CITATION.sub("", text)
+        result = Message(
+            speaker="me" if role == "user" else "ChatGPT",
+            is_me=role == "user",
+            text=text,
+            timestamp=from_unix(message.get("create_time")),
+            id=str(message.get("id") or node_id),
+        )
+        alternatives = self._alternatives(mapping, node, node_id, role)
+        if alternatives:
+            result.extra["alternatives"] = alternatives
+        rating = feedback.get(result.id)
+        if rating:
+            result.extra["feedback"] = rating
+        return result
+
+    @staticmethod
+    def _skip_reason(message: dict[str, Any]) -> str | None:
+        author = message.get("author")
+        content = message.get("content")
+        if not isinstance(author, dict) or not isinstance(content, dict):
+            return "malformed message"
+        role = author.get("role")
+        content_type = content.get("content_type")
+        metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+        if content_type in ("user_editable_context", "model_editable_context") or metadata.get(
+            "is_user_system_message"
+        ):
+            return "custom instructions or memory"
+        if metadata.get("is_visually_hidden_from_conversation") or message.get("weight") == 0:
+            return "hidden message"
+        if role == "system":
+            return "system message"
+        if role in ("tool", "function") or content_type in _TOOL_OUTPUT_TYPES:
+            return "tool output"
+        if role == "assistant" and message.get("recipient") not in (None, "all"):
+            return "tool call"
+        if content_type == "code":
+            return "tool call"
+        if content_type in ("thoughts", "reasoning_recap"):
+            return "reasoning"
+        if role not in ("user", "assistant"):
+            return f"unknown role ({role})"
+        return None
+
+    def _alternatives(self, mapping: dict[str, Any], node: dict[str, Any], node_id: str,
+                      role: str) -> list[str]:
+        """The other versions of this message: its siblings with the same role (regenerations, edits)."""
+        parent = mapping.get(node.get("parent")) if isinstance(node.get("parent"), str) else None
+        if not isinstance(parent, dict):
+            return []
+        versions = []
+        for sibling_id in parent.get("children") or []:
+            sibling = mapping.get(sibling_id) if isinstance(sibling_id, str) else None
+            if sibling_id == node_id or not isinstance(sibling, dict):
+                continue
+            message = sibling.get("message")
+            if self._visible(message) and message["author"]["role"] == role and not self._skip_reason(message):
+                text = _text_of(message["content"])
+                if text and text.strip():
+                    versions.append(_CITATION.sub("", text) if role == "assistant" else text)
+        return versions
+
+
+def _text_of(content: dict[str, Any]) -> str | None:
+    """The typed text of a message; None for a content type with no text we know how to read."""
+    parts = content.get("parts")
+    if isinstance(parts, list):
+        texts = []
+        for part in parts:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and part.get("content_type") == "audio_transcription":
+                texts.append(str(part.get("text") or ""))
+        return "\n".join(t for t in texts if t)
+    if isinstance(content.get("text"), str):
+        return content["text"]
+    return None
+
+
+def _has_attachment(message: dict[str, Any]) -> bool:
+    parts = (message.get("content") or {}).get("parts")
+    metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+    return bool(metadata.get("attachments")) or any(isinstance(p, dict) for p in parts or [])

@@ -1,0 +1,161 @@
+"""How the CLI shows things: rich tables and text built from plain data (reports, stats, records).
+Nothing here reads files or changes state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from notme.corpus.schema import Conversation
+from notme.ingest.pipeline import IngestReport
+
+
+def _date(timestamp: str | None) -> str:
+    return timestamp[:10] if timestamp else "—"
+
+
+def _reasons(counts: dict[str, int], limit: int = 6) -> str:
+    items = sorted(counts.items(), key=lambda kv: -kv[1])
+    text = ", ".join(f"{reason} ×{n:,}" for reason, n in items[:limit])
+    if len(items) > limit:
+        text += f", {len(items) - limit} more"
+    return text
+
+
+def stats_view(stats: dict[str, Any]) -> Group:
+    table = Table(title=f"corpus {stats['corpus']!r}", title_justify="left", expand=False)
+    for column, justify in [("source", "left"), ("conversations", "right"), ("messages", "right"),
+                            ("yours", "right"), ("your words", "right"), ("from", "left"), ("to", "left")]:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    rows = list(stats["sources"].items())
+    for name, s in [*rows, ("total", stats["total"])]:
+        groups = f" ({s['group_conversations']} group)" if s["group_conversations"] else ""
+        table.add_row(
+            Text(name, style="bold" if name == "total" else ""),
+            f"{s['conversations']:,}{groups}", f"{s['messages']:,}", f"{s['my_messages']:,}",
+            f"{s['my_words']:,}", _date(s["first"]), _date(s["last"]),
+            end_section=name == rows[-1][0] if rows else False,
+        )
+    lines: list[Any] = [table]
+    owner = stats["owner"]
+    basis = "; ".join(f"{src}: {how}" for src, how in sorted(owner["by_source"].items()))
+    names = ", ".join(owner["names"]) or "no name given"
+    lines.append(Text.from_markup(f"[bold]owner[/]: {escape(names)}" + (f"  ({escape(basis)})" if basis else "")))
+    for name, s in rows:
+        parts = []
+        if s["dropped_conversations"]:
+            parts.append(f"conversations: {_reasons(s['dropped_conversations'])}")
+        if s["skipped_messages"]:
+            parts.append(f"messages: {_reasons(s['skipped_messages'])}")
+        if parts:
+            lines.append(Text.from_markup(f"[bold]left out of {escape(name)}[/]: " + escape("; ".join(parts))))
+    scrubbed = stats["total"]["scrubbed"]
+    lines.append(Text.from_markup(
+        "[bold]scrubbed[/]: " + (escape(_reasons(scrubbed, 10)) if scrubbed else "nothing found")
+    ))
+    if stats["excluded"]:
+        lines.append(Text(f"{stats['excluded']} conversation(s) removed by you are kept out."))
+    return Group(*lines)
+
+
+def ingest_view(report: IngestReport) -> Group:
+    lines: list[Any] = []
+    for item in report.inputs:
+        c = item.conversations
+        counted = ", ".join(f"{c[k]:,} {k}" for k in ("added", "updated", "unchanged", "repeated",
+                                                       "duplicate", "excluded") if c[k])
+        lines.append(Text.from_markup(
+            f"[bold]{escape(item.title)}[/] {escape(item.path)}\n  conversations: {counted or 'none'}"
+            f" · messages read: {item.messages:,} (yours: {item.my_messages:,})"
+            + (f" · owner: {escape(item.owner_basis)}" if item.owner_basis else "")
+        ))
+        if item.dropped:
+            lines.append(Text("  conversations left out: " + _reasons(item.dropped)))
+            for reason, places in item.examples.items():
+                lines.append(Text(f"    {reason}: e.g. {', '.join(places)}", style="dim"))
+        if item.skipped:
+            lines.append(Text("  messages left out: " + _reasons(item.skipped)))
+        if item.scrubbed:
+            lines.append(Text("  scrubbed: " + _reasons(item.scrubbed)))
+    if report.ignored:
+        more = len(report.ignored) - 4
+        shown = ", ".join(report.ignored[:4]) + (f" and {more} more" if more > 0 else "")
+        lines.append(Text(f"not read ({len(report.ignored)} files no source claims): {shown}", style="dim"))
+    return Group(*lines)
+
+
+def conversations_table(rows: Iterable[tuple[int, dict[str, Any]]]) -> Table:
+    table = Table(expand=False)
+    for column in ("#", "id", "source", "title", "date", "messages (yours)"):
+        table.add_column(column, overflow="fold" if column == "title" else "ellipsis")
+    for number, record in rows:
+        messages = record["messages"]
+        first = next((m.get("timestamp") for m in messages if m.get("timestamp")), None)
+        mine = sum(1 for m in messages if m.get("is_me"))
+        table.add_row(str(number), record["id"], record["source"], record.get("title") or "—",
+                      _date(first), f"{len(messages)} ({mine})")
+    return table
+
+
+def conversation_view(conversation: Conversation) -> Group:
+    header = Text.from_markup(
+        f"[bold]{escape(conversation.title or conversation.id)}[/]  [dim]{escape(conversation.id)} · "
+        f"{conversation.source} · {len(conversation.messages)} messages"
+        + (" · group" if conversation.is_group else "") + "[/]"
+    )
+    lines: list[Any] = [header]
+    for message in conversation.messages:
+        when = message.timestamp.replace("T", " ")[:16] if message.timestamp else "—"
+        style = "bold green" if message.is_me else "cyan"
+        lines.append(Text.assemble((f"{when}  ", "dim"), (message.speaker, style), ": ", message.text))
+    return Group(*lines)
+
+
+def search_hit(conversation_id: str, speaker: str, timestamp: str | None, text: str,
+               query_span: tuple[int, int]) -> Text:
+    start, end = query_span
+    left = max(0, start - 60)
+    right = min(len(text), end + 60)
+    snippet = Text.assemble(
+        ("…" if left else "", "dim"), text[left:start], (text[start:end], "reverse"), text[end:right],
+        ("…" if right < len(text) else "", "dim"),
+    )
+    return Text.assemble((f"{conversation_id} ", "dim"), (f"{_date(timestamp)} ", "dim"),
+                         (f"{speaker}: ", "bold"), snippet)
+
+
+class BarProgress:
+    """The ingest progress bar (bytes of the export read), on stderr when it is a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TimeRemainingColumn(), console=console, transient=False,
+        )
+        self._task: Any = None
+
+    def start(self, description: str, total: int) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total or None)
+
+    def advance(self, amount: int) -> None:
+        self._progress.advance(self._task, amount)
+
+    def finish(self) -> None:
+        if self._task is not None:
+            task = self._progress.tasks[-1]
+            self._progress.update(self._task, completed=task.total or task.completed)
+        self._progress.stop()
