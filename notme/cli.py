@@ -43,7 +43,7 @@ class UserError(click.ClickException):
     exit_code = 2
 
     def show(self, file: object = None) -> None:
-        err.print(f"[bold red]error:[/] {escape(self.message)}")
+        err.print(f"[bold red]error:[/] {escape(self.message)}", soft_wrap=True)
 
 
 class NotmeGroup(click.Group):
@@ -180,7 +180,8 @@ def corpus_search(text: str, corpus_name: str, mine: bool, source: str | None, r
         if hits > limit:
             out.print(f"more matches; --limit {limit * 5} to see more")
             break
-        out.print(render.search_hit(hit.conversation_id, hit.speaker, hit.timestamp, hit.text, hit.span))
+        out.print(render.search_hit(hit.conversation_id, hit.speaker, hit.timestamp, hit.text, hit.span),
+                  soft_wrap=True)
     if not hits:
         out.print("no matches")
 
@@ -229,11 +230,11 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        err.print("aborted; nothing changed")
+        err.print("aborted; nothing changed", soft_wrap=True)
         sys.exit(1)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted; the corpus is as it was before this command")
+        err.print("interrupted; the corpus is as it was before this command", soft_wrap=True)
         sys.exit(130)

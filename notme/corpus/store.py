@@ -183,13 +183,13 @@ class _Entry:
 class IngestTransaction:
     """Stage conversations, then commit them all at once (or abort and leave the corpus as it was).
 
-    `add` returns what happened to a conversation:
+    `add` says what happened to a conversation:
       added      — new to the corpus;
       updated    — already stored, and this export has more of it (or a newer branch / edit);
       unchanged  — already stored, nothing new;
-      repeated   — the same conversation appeared earlier in this ingest (shards, resumed sessions);
       duplicate  — the same conversation is stored under another source or id;
-      excluded   — the owner removed it with `notme corpus drop`.
+      excluded   — the owner removed it with `notme corpus drop`;
+    and whether it was met before in this transaction (shards, resumed sessions, batches).
     """
 
     def __init__(self, corpus: Corpus) -> None:
@@ -204,7 +204,7 @@ class IngestTransaction:
             self._order.append(record["id"])
             self._fingerprints.setdefault(_fingerprint_of_record(record), record["id"])
         self._touched: set[str] = set()  # ids staged in this transaction
-        self._seen: set[str] = set()  # ids met in this transaction
+        self._state: dict[str, str] = {}  # id → outcome so far, for every id met in this transaction
         self._new: list[str] = []
         fd, name = tempfile.mkstemp(dir=corpus.path, prefix=".staging.", suffix=".jsonl")
         self._staging_path = Path(name)
@@ -213,12 +213,18 @@ class IngestTransaction:
             corpus.conversations_path.open("rb") if corpus.conversations_path.is_file() else None
         )
 
-    def add(self, conversation: Conversation) -> str:
+    def add(self, conversation: Conversation) -> tuple[str, bool]:
+        """Stage a conversation; returns its outcome so far in this transaction, and whether it
+        was met before in it (then the outcome may have moved from "unchanged" to "updated")."""
+        key = conversation.id
+        repeat = key in self._state
+        self._state[key] = self._classify(conversation, self._state.get(key))
+        return self._state[key], repeat
+
+    def _classify(self, conversation: Conversation, earlier: str | None) -> str:
         key = conversation.id
         if key in self._excluded:
             return "excluded"
-        seen_before = key in self._seen
-        self._seen.add(key)
         line = conversation.to_json()
         digest = record_digest(line)
         entry = self._index.get(key)
@@ -231,12 +237,11 @@ class IngestTransaction:
             self._new.append(key)
             return "added"
         merged = None if entry.digest == digest else merge(self._read(entry), conversation)
-        if merged is not None:
-            merged_line = merged.to_json()
-            self._stage(key, merged_line, record_digest(merged_line))
-        if seen_before:
-            return "repeated"
-        return "unchanged" if merged is None else "updated"
+        if merged is None:
+            return earlier or "unchanged"
+        merged_line = merged.to_json()
+        self._stage(key, merged_line, record_digest(merged_line))
+        return "added" if earlier == "added" else "updated"
 
     def _stage(self, key: str, line: str, digest: str) -> None:
         data = (line + "\n").encode("utf-8")

@@ -41,7 +41,7 @@ class InputReport:
     source: str
     title: str
     owner_basis: str = ""
-    conversations: Counter[str] = field(default_factory=Counter)  # add outcome → count
+    conversations: Counter[str] = field(default_factory=Counter)  # outcome → count, and "repeated"
     messages: int = 0
     my_messages: int = 0
     skipped: Counter[str] = field(default_factory=Counter)  # messages left out, per reason
@@ -109,6 +109,7 @@ def _read_input(detection: registry.Detection, ctx: IngestContext, txn, scrubber
     ingester, tree = detection.ingester, detection.tree
     report = InputReport(str(tree.path), ingester.name, ingester.title)
     speakers: Counter[str] = Counter()
+    outcomes: dict[str, str] = {}  # conversation id → outcome; a repeat may turn unchanged into updated
     if progress:
         progress.start(f"{ingester.title}: {tree.path.name}", sum(tree.size(n) for n in detection.entries))
         tree.on_read = progress.advance
@@ -119,7 +120,8 @@ def _read_input(detection: registry.Detection, ctx: IngestContext, txn, scrubber
                 report.skipped.update(conversation.skipped)
                 ctx.drop("no text left", conversation.id)
                 continue
-            report.conversations[txn.add(conversation)] += 1
+            outcomes[conversation.id], repeat = txn.add(conversation)
+            report.conversations["repeated"] += repeat
             report.messages += len(conversation.messages)
             report.my_messages += sum(m.is_me for m in conversation.messages)
             report.skipped.update(conversation.skipped)
@@ -131,6 +133,8 @@ def _read_input(detection: registry.Detection, ctx: IngestContext, txn, scrubber
             progress.finish()
     if ctx.owner_by_name and report.messages and not report.my_messages:
         _no_owner_error(tree.path, ctx, speakers)
+    report.conversations.update(outcomes.values())
+    report.conversations = +report.conversations
     report.owner_basis = ctx.owner_basis or ""
     report.dropped = ctx.dropped
     report.examples = dict(ctx.examples)
