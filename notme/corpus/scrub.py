@@ -19,38 +19,36 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
-# (kind, pattern, placeholder). Order matters: specific provider formats before generic ones.
-_TOKEN_PATTERNS: list[tuple[str, str]] = [
+# (kind, pattern, literal triggers). A pattern runs only on text containing one of its triggers:
+# most messages hold none, so scrubbing costs a few substring tests instead of a regex scan each.
+_TOKEN_PATTERNS: list[tuple[str, str, tuple[str, ...]]] = [
     ("private_key", r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
-                    r"(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|.*\Z)"),
-    ("api_key", r"\bsk-ant-[a-z]{2,8}\d{0,3}-[A-Za-z0-9_\-]{20,}"),  # Anthropic
-    ("api_key", r"\bsk-or-v1-[a-f0-9]{32,}"),  # OpenRouter
-    ("api_key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"),  # OpenAI
-    ("api_key", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}"),  # GitHub
-    ("api_key", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
-    ("api_key", r"\bglpat-[A-Za-z0-9_\-]{20,}"),  # GitLab
-    ("api_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b"),  # AWS access key id
-    ("api_key", r"\bAIza[0-9A-Za-z_\-]{35}"),  # Google
-    ("api_key", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),  # Slack
-    ("api_key", r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+"),
-    ("api_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),  # Stripe
-    ("api_key", r"\bhf_[A-Za-z0-9]{30,}"),  # Hugging Face
-    ("api_key", r"\bnpm_[A-Za-z0-9]{36}\b"),
-    ("api_key", r"\bpypi-[A-Za-z0-9_\-]{50,}"),
-    ("api_key", r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}"),  # SendGrid
-    ("api_key", r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),  # Telegram bot
-    ("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-    ("token", r"(?<=\bBearer )[A-Za-z0-9._~+/=\-]{16,}"),
+                    r"(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|.*\Z)", ("PRIVATE KEY",)),
+    ("api_key", r"\bsk-ant-[a-z]{2,8}\d{0,3}-[A-Za-z0-9_\-]{20,}", ("sk-ant-",)),  # Anthropic
+    ("api_key", r"\bsk-or-v1-[a-f0-9]{32,}", ("sk-or-",)),  # OpenRouter
+    ("api_key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}", ("sk-",)),  # OpenAI
+    ("api_key", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    ("api_key", r"\bgithub_pat_[A-Za-z0-9_]{22,}", ("github_pat_",)),
+    ("api_key", r"\bglpat-[A-Za-z0-9_\-]{20,}", ("glpat-",)),  # GitLab
+    ("api_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b", ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")),
+    ("api_key", r"\bAIza[0-9A-Za-z_\-]{35}", ("AIza",)),  # Google
+    ("api_key", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", ("xox",)),  # Slack
+    ("api_key", r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+", ("hooks.slack.com",)),
+    ("api_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}", ("_live_", "_test_")),  # Stripe
+    ("api_key", r"\bhf_[A-Za-z0-9]{30,}", ("hf_",)),  # Hugging Face
+    ("api_key", r"\bnpm_[A-Za-z0-9]{36}\b", ("npm_",)),
+    ("api_key", r"\bpypi-[A-Za-z0-9_\-]{50,}", ("pypi-",)),
+    ("api_key", r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}", ("SG.",)),  # SendGrid
+    ("api_key", r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b", (":AA",)),  # Telegram bot
+    ("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", ("eyJ",)),
+    ("token", r"(?<=\bBearer )[A-Za-z0-9._~+/=\-]{16,}", ("Bearer ",)),
 ]
 _PLACEHOLDER = {
     "private_key": "<private-key>", "api_key": "<api-key>", "jwt": "<jwt>", "token": "<token>",
     "password": "<password>", "email": "<email>", "phone": "<phone>",
 }
 
-_TOKENS = re.compile(
-    "|".join(f"(?P<{kind}{i}>{pattern})" for i, (kind, pattern) in enumerate(_TOKEN_PATTERNS)),
-    re.DOTALL,
-)
+_TOKENS = [(kind, re.compile(pattern, re.DOTALL), triggers) for kind, pattern, triggers in _TOKEN_PATTERNS]
 
 # The password in scheme://user:password@host.
 _URL_PASSWORD = re.compile(r"(?<=://)([^\s:/@]+):([^\s@/]{3,})(?=@[\w.\-]+)")
@@ -71,6 +69,7 @@ _NOT_SECRET = re.compile(
     r"os\.environ.*|process\.env.*|getenv.*|env\(.*)$",
     re.IGNORECASE,
 )
+_ASSIGNMENT_TRIGGERS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b")
 
 
@@ -89,7 +88,7 @@ class Scrubber:
         found: Counter[str] = Counter()
         if self.secrets:
             text = self._scrub_secrets(text, found)
-        if self.emails:
+        if self.emails and "@" in text:
             text, n = _EMAIL.subn(_PLACEHOLDER["email"], text)
             found["email"] += n
         if self.phones and any(c.isdigit() for c in text):
@@ -99,10 +98,10 @@ class Scrubber:
         return text, found
 
     def _scrub_secrets(self, text: str, found: Counter[str]) -> str:
-        def token(match: re.Match[str]) -> str:
-            kind = (match.lastgroup or "api_key").rstrip("0123456789")
-            found[kind] += 1
-            return _PLACEHOLDER[kind]
+        for kind, pattern, triggers in _TOKENS:
+            if any(t in text for t in triggers):
+                text, n = pattern.subn(_PLACEHOLDER[kind], text)
+                found[kind] += n
 
         def url_password(match: re.Match[str]) -> str:
             found["password"] += 1
@@ -116,9 +115,11 @@ class Scrubber:
             q = match.group("q")
             return f"{match.group('name')}{q}{_PLACEHOLDER['password']}{q}"
 
-        text = _TOKENS.sub(token, text)
-        text = _URL_PASSWORD.sub(url_password, text)
-        return _ASSIGNMENT.sub(assignment, text)
+        if "://" in text:
+            text = _URL_PASSWORD.sub(url_password, text)
+        if ("=" in text or ":" in text) and any(t in text.casefold() for t in _ASSIGNMENT_TRIGGERS):
+            text = _ASSIGNMENT.sub(assignment, text)
+        return text
 
     def _scrub_phones(self, text: str, found: Counter[str]) -> str:
         spans = [
