@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +19,7 @@ from notme.corpus.stats import corpus_stats
 from notme.corpus.store import Corpus, list_corpora
 from notme.errors import NotmeError
 from notme.ingest import registry
+from notme.ingest.pipeline import IngestReport
 from notme.ingest.pipeline import ingest as run_ingest
 from notme.workspace import workspace
 
@@ -94,9 +96,32 @@ def ingest(paths: tuple[Path, ...], corpus_name: str, source: str | None, me: tu
                        for i in report.inputs],
         })
         return
+    _print_ingest(report)
+
+
+def _print_ingest(report: IngestReport) -> None:
     out.print(render.ingest_view(report))
     out.print()
     out.print(render.stats_view(corpus_stats(Corpus(report.corpus))))
+
+
+@cli.command()
+@click.option("--corpus", "corpus_name", default="sample", show_default=True, metavar="NAME")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def demo(corpus_name: str, quiet: bool) -> None:
+    """The main job on the bundled sample owner: their exports from ten apps → corpus → summary."""
+    from notme import samples
+
+    person = samples.persona()
+    target = workspace() / "samples"
+    if target.exists():
+        shutil.rmtree(target)  # only ever notme's own generated sample exports
+    out.print(f"writing the sample owner's exports to {target}")
+    paths = samples.write_sample_exports(target)
+    progress = None if quiet or not err.is_terminal else render.BarProgress(err)
+    report = run_ingest(paths, corpus_name, me=samples.owner_identities(person),
+                        zone=ZoneInfo(person["timezone"]), progress=progress)
+    _print_ingest(report)
 
 
 @cli.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.progress import (
@@ -36,24 +37,27 @@ def _reasons(counts: dict[str, int], limit: int = 6) -> str:
 
 
 def stats_view(stats: dict[str, Any]) -> Group:
-    table = Table(title=f"corpus {stats['corpus']!r}", title_justify="left", expand=False)
-    for column, justify in [("source", "left"), ("conversations", "right"), ("messages", "right"),
-                            ("yours", "right"), ("your words", "right"), ("from", "left"), ("to", "left")]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    rows = list(stats["sources"].items())
+    table = Table(title=f"corpus {stats['corpus']!r}", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for column, justify in [("source", "left"), ("chats", "right"), ("groups", "right"), ("msgs", "right"),
+                            ("yours", "right"), ("words", "right"), ("from", "left"), ("to", "left")]:
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    # A source whose conversations were all stored under another one (duplicates) has no row.
+    rows = [(name, s) for name, s in stats["sources"].items() if s["conversations"]]
     for name, s in [*rows, ("total", stats["total"])]:
-        groups = f" ({s['group_conversations']} group)" if s["group_conversations"] else ""
         table.add_row(
             Text(name, style="bold" if name == "total" else ""),
-            f"{s['conversations']:,}{groups}", f"{s['messages']:,}", f"{s['my_messages']:,}",
-            f"{s['my_words']:,}", _date(s["first"]), _date(s["last"]),
-            end_section=name == rows[-1][0] if rows else False,
+            f"{s['conversations']:,}", f"{s['group_conversations']:,}", f"{s['messages']:,}",
+            f"{s['my_messages']:,}", f"{s['my_words']:,}", _date(s["first"]), _date(s["last"]),
+            end_section=bool(rows) and name == rows[-1][0],
         )
     lines: list[Any] = [table]
     owner = stats["owner"]
+    if owner["names"]:
+        lines.append(Text.from_markup(f"[bold]you are[/]: {escape(', '.join(owner['names']))}"))
     basis = "; ".join(f"{src}: {how}" for src, how in sorted(owner["by_source"].items()))
-    names = ", ".join(owner["names"]) or "no name given"
-    lines.append(Text.from_markup(f"[bold]owner[/]: {escape(names)}" + (f"  ({escape(basis)})" if basis else "")))
+    if basis:
+        lines.append(Text.from_markup(f"[bold]recognised by[/]: {escape(basis)}"))
     for name, s in rows:
         parts = []
         if s["dropped_conversations"]:

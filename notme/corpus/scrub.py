@@ -135,7 +135,8 @@ class Scrubber:
         """A speaker handle that is an e-mail or a phone number, as a stable pseudonym when those
         are masked: two contacts stay two speakers, and neither handle is written down."""
         is_email = self.emails and _EMAIL.fullmatch(handle)
-        is_phone = self.phones and re.fullmatch(r"\+?[\d\s().\-]{7,}", handle)
+        is_phone = (self.phones and re.fullmatch(r"\+?[\d\s().\-]{7,}", handle)
+                    and sum(c.isdigit() for c in handle) <= 15)  # E.164; longer is an id (Discord)
         if is_email or is_phone:
             return "contact-" + hashlib.blake2b(handle.encode(), digest_size=3).hexdigest()
         return handle

@@ -21,7 +21,7 @@ def strip_invisible(text: str) -> str:
 def clean_text(text: str) -> str:
     """NFC, no exporter marks, Unix line ends, no trailing blanks; the owner's own breaks stay."""
     text = unicodedata.normalize("NFC", strip_invisible(text))
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
     return _TRAILING_SPACE.sub("", text).strip()
 
 

@@ -90,12 +90,19 @@ class InputTree:
     def _file(self, name: str) -> Path:
         return self.path if self.kind == "file" else self.path / name
 
-    def open(self, name: str) -> io.BufferedReader:
+    def open(self, name: str, counted: bool = True) -> io.BufferedReader:
+        """A binary stream of an entry; `counted=False` for an extra look that the progress bar
+        should not count twice."""
         try:
             raw: BinaryIO = self._zip.open(name) if self._zip is not None else self._file(name).open("rb")
         except (OSError, zipfile.BadZipFile, KeyError) as e:
             raise InputError(self.display(name), f"cannot be read ({e})") from e
-        return io.BufferedReader(_Counting(raw, self.on_read), buffer_size=1 << 16)
+        return io.BufferedReader(_Counting(raw, self.on_read if counted else None), buffer_size=1 << 16)
+
+    def pass_over(self, names: list[str]) -> None:
+        """Entries claimed but never read (media, viewers): count them so the progress bar ends full."""
+        if self.on_read and names:
+            self.on_read(sum(self.size(n) for n in names))
 
     def head(self, name: str, size: int = 1 << 16) -> bytes:
         """The first bytes of an entry, for detection; unreadable entries give b""."""
@@ -117,7 +124,8 @@ class InputTree:
             return self._file(name)
         if self._tmpdir is None:
             self._tmpdir = Path(tempfile.mkdtemp(prefix="notme-input-"))
-        target = self._tmpdir / PurePosixPath(name).name
+        target = self._tmpdir.joinpath(*PurePosixPath(name).parts)  # two entries may share a base name
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
             with self._zip.open(name) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst)

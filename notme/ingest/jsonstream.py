@@ -21,6 +21,16 @@ def root_char(stream: IO[bytes]) -> str:
     return text[:1]
 
 
+# What ijson (and the UTF-8 decoder under it) raise on a truncated or corrupt document.
+PARSE_ERRORS = (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, ValueError)
+
+
+def parse_error(error: Exception, display: str, where: str) -> InputError:
+    """The user's message for a document that stops parsing at `where`."""
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return InputError(display, f"not valid JSON, truncated or corrupt ({detail})", where=where)
+
+
 def array_items(stream: IO[bytes], display: str, prefix: str = "item", what: str = "item") -> Iterator[Any]:
     """Each element of the array at `prefix` ('item' = the top-level array)."""
     count = 0
@@ -28,10 +38,20 @@ def array_items(stream: IO[bytes], display: str, prefix: str = "item", what: str
         for item in ijson.items(stream, prefix, use_float=True):
             count += 1
             yield item
-    except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, ValueError) as e:
-        place = f"after {what} {count}" if count else f"before the first {what}"
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(display, f"not valid JSON, truncated or corrupt ({detail})", where=place) from e
+    except PARSE_ERRORS as e:
+        raise parse_error(e, display, f"after {what} {count}" if count else f"before the first {what}") from e
+
+
+def top_level_values(stream: IO[bytes], display: str, what: str = "record") -> Iterator[tuple[str, Any]]:
+    """(place, value) for each JSON value in a file of one or more concatenated top-level values
+    (one object, or JSON Lines saved as .json)."""
+    count = 0
+    try:
+        for value in ijson.items(stream, "", multiple_values=True, use_float=True):
+            count += 1
+            yield f"{what} {count}", value
+    except PARSE_ERRORS as e:
+        raise parse_error(e, display, f"after {what} {count}" if count else f"before the first {what}") from e
 
 
 def load_small(stream: IO[bytes], display: str) -> Any:
@@ -43,8 +63,8 @@ def load_small(stream: IO[bytes], display: str) -> Any:
 
 
 def json_lines(stream: IO[bytes], display: str, *, skip_bad: bool = False) -> Iterator[tuple[int, Any]]:
-    """(line number, value) for each non-blank line. A bad line is an error, or skipped (None value)
-    when `skip_bad`: append-only logs can end in a half-written line."""
+    """(line number, value) for each non-blank line. A bad line is an error, or yields None when
+    `skip_bad` (append-only logs can end in a half-written line; a `null` line is no record either)."""
     for number, raw in enumerate(stream, start=1):
         if not raw.strip():
             continue

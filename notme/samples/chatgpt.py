@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
-import zipfile
 import zlib
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from notme.samples.common import write_files
 
 
 def _text(text: str) -> dict[str, Any]:
@@ -45,7 +46,7 @@ class ChatGPTConversation:
 
     def add(self, role: str, content: dict[str, Any] | str, *, parent: str | None = None,
             author_name: str | None = None, recipient: str = "all", metadata: dict | None = None,
-            weight: float = 1.0, create_time: float | None | str = "auto", activate: bool = True) -> str:
+            weight: float = 1.0, create_time: float | str | None = "auto", activate: bool = True) -> str:
         parent = parent or self.current or self.root
         node_id = self._uuids()
         self.clock += self.step
@@ -153,18 +154,47 @@ def write_export(directory: Path, conversations: Sequence[ChatGPTConversation | 
     files["message_feedback.json"] = json.dumps(list(feedback))
     files["user.json"] = json.dumps({"id": "user-sample", "email": "owner@example.com"})
     files["chat.html"] = "<html><body>offline viewer</body></html>"
-    if zip_name:
-        target = directory / zip_name
-        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in files.items():
-                archive.writestr(name, data)
-        return target
-    for name, data in files.items():
-        (directory / name).write_text(data, encoding="utf-8")
-    return directory
+    return write_files(directory, files, zip_name)
 
 
 def feedback_entry(conversation: ChatGPTConversation, message_id: str, rating: str) -> dict[str, Any]:
     return {"id": message_id, "message_id": message_id, "conversation_id": conversation.id,
             "user_id": "user-sample", "rating": rating, "create_time": "2025-01-01T00:00:00Z",
             "content": "{}"}
+
+
+def write_sample(directory: Path, chats: Sequence[dict[str, Any]], owner: dict[str, Any]) -> Path:
+    """The sample owner's ChatGPT export (a zip) from persona chats, with the usual quirks: custom
+    instructions, hidden system messages, a regenerated answer, a tool round, a thumbs-down and a
+    key pasted into a prompt. The first two chats are left exactly as written (the demo also puts
+    them in a fine-tuning JSONL, to show the same conversation is stored once)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(owner.get("timezone", "UTC"))
+    conversations, feedback = [], []
+    for index, chat in enumerate(chats):
+        start = datetime(2025, 1, 6, 20, 15, tzinfo=zone) + timedelta(days=3 * index, minutes=37 * index)
+        conv = ChatGPTConversation(chat["title"], start, seed=1000 + index, step_seconds=70)
+        conv.hidden_system()
+        if index == 2:
+            conv.custom_instructions(f"I'm {owner['owner']}, a backend engineer.", "Answer first. No filler.")
+        for number, turn in enumerate(chat["turns"]):
+            (speaker, text), = turn.items()
+            if speaker == "me":
+                if index == 3 and number == 0:
+                    text += "\nstaging key if you need it: sk-proj-Q7rT2mWx9LpZ4vKc8NbY3sHd"
+                conv.user(text)
+                continue
+            if index == 4 and number == len(chat["turns"]) - 1 and chat["topic"] == "code":
+                conv.tool_round("print(result)", "ok")
+            answer = conv.assistant(text)
+            if index == 5 and number == 1:
+                conv.mapping[answer]["message"]["content"]["parts"] = [
+                    "I might be wrong, but I think it could depend. " + text + " Does that make sense?"
+                ]
+                conv.regenerate(text)
+            if index == 6 and number == 1:
+                feedback.append(feedback_entry(conv, answer, "thumbsDown"))
+        conversations.append(conv)
+    return write_export(directory, conversations, feedback=feedback, zip_name="chatgpt-export.zip")

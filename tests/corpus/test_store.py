@@ -133,9 +133,8 @@ def test_a_second_writer_is_refused_clearly(workspace):
     holder.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(NotmeError, match="being written by another notme process"):
-            with Corpus("default").lock():
-                pass
+        with pytest.raises(NotmeError, match="being written by another notme process"), Corpus("default").lock():
+            pass
     finally:
         release.set()
         holder.join(10)

@@ -23,6 +23,14 @@ from notme.ingest.jsonstream import array_items, load_small, root_char
 
 _CONVERSATION_FILE = re.compile(r"^conversations(?:-\d+)?\.json$")
 _FEEDBACK_FILE = "message_feedback.json"
+# The rest of a ChatGPT export: account data, the HTML viewer, uploads and generated images. Claimed
+# with the conversations so they are not reported as unread; none of it is the owner's writing.
+_COMPANION = re.compile(
+    r"^(?:chat\.html|user\.json|user_settings\.json|shared_conversations\.json|model_comparisons\.json"
+    r"|group_chats\.json|shopping\.json|sora\.json|library_files\.json|export_manifest\.json"
+    r"|conversation_asset_file_names\.json|conversations\.json\.index|file[-_].+)$"
+)
+_COMPANION_FOLDERS = ("dalle-generations/", "textdocs/", "user-", "audio/")
 # Citation markers in assistant text: \ue200cite\ue202turn0search3\ue201 and 【12†source】.
 _CITATION = re.compile(r"[ \t]*(?:\ue200[^\ue201]*\ue201|【[^】]{0,40}†[^】]{0,40}】)")
 
@@ -51,7 +59,17 @@ class ChatGPT(Ingester):
         found = [n for n in names if _CONVERSATION_FILE.match(basename(n)) and self._looks_like(tree, n)]
         folders = {n.rpartition("/")[0] for n in found}
         feedback = [n for n in names if basename(n) == _FEEDBACK_FILE and n.rpartition("/")[0] in folders]
-        return found + feedback
+        return found + feedback + [n for n in names if n not in feedback and self._companion(n, folders)]
+
+    @staticmethod
+    def _companion(name: str, folders: set[str]) -> bool:
+        for folder in folders:
+            prefix = f"{folder}/" if folder else ""
+            if name.startswith(prefix):
+                rest = name[len(prefix):]
+                if _COMPANION.match(rest) or rest.startswith(_COMPANION_FOLDERS):
+                    return True
+        return False
 
     @staticmethod
     def _looks_like(tree: InputTree, name: str) -> bool:
@@ -60,11 +78,13 @@ class ChatGPT(Ingester):
 
     def read(self, tree: InputTree, entries: list[str], ctx: IngestContext) -> Iterator[Conversation]:
         ctx.owner_basis = "the user role"
+        read = [n for n in entries if _CONVERSATION_FILE.match(basename(n)) or basename(n) == _FEEDBACK_FILE]
+        tree.pass_over([n for n in entries if n not in read])
         feedback: dict[str, str] = {}
         for name in entries:
             if basename(name) == _FEEDBACK_FILE:
                 feedback |= self._read_feedback(tree, name, ctx)
-        for name in sorted(n for n in entries if basename(n) != _FEEDBACK_FILE):
+        for name in sorted(n for n in entries if _CONVERSATION_FILE.match(basename(n))):
             display = tree.display(name)
             with tree.open(name) as stream:
                 prefix = "conversations.item" if root_char(stream) == "{" else "item"

@@ -1,0 +1,218 @@
+"""Claude.ai data export: `conversations.json` with `users.json` and `projects.json` beside it, as the
+zip from the e-mail (`data-YYYY-MM-DD-HH-MM-SS.zip`), the folder it unpacks to, or several batch
+folders (`data-…-batch-0000/`) of a large account.
+
+Newer exports are trees: every message has `parent_message_uuid` (roots point at a sentinel uuid)
+and the conversation names its `current_leaf_message_uuid`; the active branch is the parent chain
+from that leaf (or from the newest leaf when it is missing). Sibling versions of an active message
+(regenerated answers, edited prompts) are kept on it as `alternatives`; the other messages off the
+branch are counted as abandoned. Legacy exports have no parent links: array order is the order.
+
+Left out and counted: thinking, tool calls and tool results (artifacts, web search), human turns
+that are only pasted text (`attachments[].extracted_content` — pasted material, not the owner's
+writing) or only files. `users.json` is personal data and is never read into the corpus;
+`projects.json` holds project instructions and knowledge files, not conversation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from notme.corpus.schema import Conversation, Message
+from notme.corpus.timestamps import from_iso
+from notme.ingest.base import IngestContext, Ingester
+from notme.ingest.inputs import InputTree, basename
+from notme.ingest.jsonstream import array_items
+
+_CONVERSATION_FILE = "conversations.json"
+_BESIDE = ("users.json", "projects.json")
+# Root messages of a tree export point at this uuid instead of null.
+SENTINEL_PARENT = "00000000-0000-4000-8000-000000000000"
+_EMPTY_ARRAY = re.compile(r"^\s*\[\s*\]\s*$")
+# Content blocks that are not the conversation's text, and how their leaving out is counted.
+_SKIPPED_BLOCKS = {"thinking": "reasoning", "redacted_thinking": "reasoning", "tool_use": "tool call",
+                   "server_tool_use": "tool call", "tool_result": "tool output"}
+_SPEAKERS = {"human": "me", "assistant": "Claude"}
+
+
+def _parent(message: dict[str, Any]) -> str:
+    """The parent uuid; roots (sentinel, null or missing parent) share the sentinel."""
+    parent = message.get("parent_message_uuid")
+    return parent if isinstance(parent, str) and parent else SENTINEL_PARENT
+
+
+class ClaudeAI(Ingester):
+    name = "claude_ai"
+    title = "Claude.ai export"
+    kind = "assistant"
+    priority = 10
+    how_to_export = ("claude.ai → Settings → Privacy → Export data; pass the zip from the e-mail "
+                     "(data-….zip), or the folder it unpacks to")
+
+    def claims(self, tree: InputTree, names: list[str]) -> list[str]:
+        present = set(names)
+        found = [n for n in names if basename(n) == _CONVERSATION_FILE and self._looks_like(tree, n, present)]
+        folders = {n.rpartition("/")[0] for n in found}
+        beside = [n for n in names if basename(n) in _BESIDE and n.rpartition("/")[0] in folders]
+        return found + beside
+
+    @staticmethod
+    def _looks_like(tree: InputTree, name: str, present: set[str]) -> bool:
+        head = tree.head_text(name)
+        if '"chat_messages"' in head:
+            return True
+        # An account with no conversations exports `[]`: it is Claude's when users.json sits beside it
+        # (ChatGPT's export has user.json, singular).
+        folder = name.rpartition("/")[0]
+        users = f"{folder}/users.json" if folder else "users.json"
+        return bool(_EMPTY_ARRAY.match(head)) and users in present
+
+    def read(self, tree: InputTree, entries: list[str], ctx: IngestContext) -> Iterator[Conversation]:
+        ctx.owner_basis = "the user role"
+        # users.json and projects.json are claimed so they are not reported as ignored, never opened:
+        # one is the account's personal data, the other project instructions and knowledge files.
+        # Batches of one account may repeat a conversation: the same id, merged by the store.
+        for name in sorted(n for n in entries if basename(n) not in _BESIDE):
+            display = tree.display(name)
+            with tree.open(name) as stream:
+                for index, item in enumerate(array_items(stream, display, "item", "conversation"), 1):
+                    conversation = self._conversation(item, index, display, ctx)
+                    if conversation is not None:
+                        yield conversation
+
+    def _conversation(self, item: Any, index: int, display: str, ctx: IngestContext) -> Conversation | None:
+        where = f"conversation {index}"
+        if not isinstance(item, dict):
+            ctx.malformed(display, where, "conversation is not an object")
+            return None
+        native_id = item.get("uuid")
+        chat = item.get("chat_messages")
+        if not isinstance(native_id, str) or not native_id or not isinstance(chat, list):
+            ctx.malformed(display, where, "conversation without uuid or chat_messages")
+            return None
+        where = f"conversation {native_id}"
+        if not chat:
+            ctx.drop("empty conversation", where)
+            return None
+        conversation = Conversation(
+            id=f"claude_ai:{native_id}", source=self.name, title=str(item.get("name") or ""),
+            messages=[], kind="assistant", participants=["me", "Claude"],
+        )
+        messages = []
+        for raw in chat:
+            if isinstance(raw, dict) and isinstance(raw.get("uuid"), str):
+                messages.append(raw)
+            else:
+                conversation.skipped["malformed message"] += 1
+        if any("parent_message_uuid" in m for m in messages):
+            path, alternatives = self._active_branch(messages, item.get("current_leaf_message_uuid"), conversation)
+        else:
+            path, alternatives = messages, {}  # a legacy flat export: array order is the conversation
+        last_time = from_iso(item.get("created_at"))
+        for raw in path:
+            message = self._message(raw, conversation)
+            if message is None:
+                continue
+            message.timestamp = message.timestamp or last_time
+            last_time = message.timestamp
+            if alternatives.get(message.id):
+                message.extra["alternatives"] = alternatives[message.id]
+            conversation.messages.append(message)
+        return conversation
+
+    def _active_branch(self, messages: list[dict[str, Any]], current_leaf: Any,
+                       conversation: Conversation) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+        """The parent chain from the current leaf, root first, and the sibling versions per message."""
+        by_uuid: dict[str, dict[str, Any]] = {}
+        children: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for message in messages:
+            if message["uuid"] in by_uuid:
+                conversation.skipped["repeated message"] += 1
+                continue
+            by_uuid[message["uuid"]] = message
+            children[_parent(message)].append(message)
+        if not (isinstance(current_leaf, str) and current_leaf in by_uuid):
+            # No leaf named (or a dangling one): the newest message nobody answered; a later one wins ties.
+            leaves = [(from_iso(m.get("created_at")) or "", i, m["uuid"]) for i, m in enumerate(by_uuid.values())
+                      if m["uuid"] not in children]
+            if not leaves:  # no messages, or every one is some message's parent (a loop)
+                leaves = [("", i, uuid) for i, uuid in enumerate(by_uuid)]
+            if not leaves:
+                return [], {}
+            current_leaf = max(leaves)[2]
+            conversation.extra["leaf_guessed"] = True
+        path: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        node_id = current_leaf
+        while node_id in by_uuid and node_id not in seen:  # a loop in a broken export ends here
+            seen.add(node_id)
+            path.append(by_uuid[node_id])
+            node_id = _parent(by_uuid[node_id])
+        path.reverse()
+        alternatives: dict[str, list[str]] = {}
+        for message in path:
+            versions = []
+            for sibling in children[_parent(message)]:
+                if sibling["uuid"] in seen or sibling.get("sender") != message.get("sender"):
+                    continue
+                text = self._text(sibling, None)
+                if text and text.strip():
+                    versions.append(text)
+            if versions:
+                alternatives[message["uuid"]] = versions
+        abandoned = len(by_uuid) - len(seen)
+        if abandoned:
+            conversation.skipped["abandoned branch"] += abandoned
+        return path, alternatives
+
+    def _message(self, raw: dict[str, Any], conversation: Conversation) -> Message | None:
+        sender = raw.get("sender")
+        if sender not in _SPEAKERS:
+            conversation.skipped[f"unknown sender ({sender})"] += 1
+            return None
+        text = self._text(raw, conversation)
+        if text is None:
+            return None  # only blocks that were counted (tool calls, thinking)
+        if not text.strip():
+            conversation.skipped[self._empty_reason(raw)] += 1
+            return None
+        return Message(
+            speaker=_SPEAKERS[sender], is_me=sender == "human", text=text,
+            timestamp=from_iso(raw.get("created_at")), id=raw["uuid"],
+        )
+
+    @staticmethod
+    def _text(raw: dict[str, Any], conversation: Conversation | None) -> str | None:
+        """The typed text: `content` text blocks, else the flattened `text` of legacy exports.
+
+        None when the content held only blocks that are not text (counted on `conversation`)."""
+        content = raw.get("content") if isinstance(raw.get("content"), list) else []
+        texts, other_blocks = [], 0
+        for block in content:
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "text":
+                if isinstance(block.get("text"), str) and block["text"].strip():
+                    texts.append(block["text"])
+                continue
+            other_blocks += 1
+            if conversation is not None:
+                reason = _SKIPPED_BLOCKS.get(kind) if isinstance(kind, str) else None
+                conversation.skipped[reason or f"unsupported block ({kind})"] += 1
+        if texts:
+            return "\n\n".join(texts)
+        if other_blocks:
+            return None
+        # Legacy exports keep the text here with `content: []`; the two agree when both are filled.
+        return raw["text"] if isinstance(raw.get("text"), str) else ""
+
+    @staticmethod
+    def _empty_reason(raw: dict[str, Any]) -> str:
+        attachments = raw.get("attachments") if isinstance(raw.get("attachments"), list) else []
+        if any(isinstance(a, dict) and str(a.get("extracted_content") or "").strip() for a in attachments):
+            return "pasted attachment"  # pasted material, never the owner's own writing
+        if attachments or raw.get("files"):
+            return "attachment only"
+        return "empty"
