@@ -11,6 +11,7 @@ of a message from abandoned branches). Any other extra field must not hold the e
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from notme.corpus.schema import Conversation, Kind
 from notme.corpus.text import normalize_identity
 from notme.errors import InputError
 from notme.ingest.inputs import InputTree
+
+# What reading a record of an unexpected shape raises (record["x"] on a list, None + str…).
+SHAPE_ERRORS = (TypeError, KeyError, AttributeError, IndexError, ValueError)
 
 
 class Owner:
@@ -63,6 +67,20 @@ class IngestContext:
         if self.strict:
             raise InputError(display, detail, where=where)
         self.drop(f"malformed: {detail}", where)
+
+    @contextlib.contextmanager
+    def guard(self, display: str, where: str) -> Iterator[None]:
+        """Build one record inside this: a record of an unexpected shape (a list where an object
+        belongs, a missing key…) is skipped and counted as malformed, or an error with --strict.
+
+            conversation = None
+            with ctx.guard(display, f"conversation {index}"):
+                conversation = self._conversation(item)
+        """
+        try:
+            yield
+        except SHAPE_ERRORS as e:
+            self.malformed(display, where, f"unexpected {type(e).__name__} ({e})")
 
     def is_owner_named(self, *candidates: str | None) -> bool:
         """For sources with no owner flag: is this speaker one of the owner's names or ids?"""

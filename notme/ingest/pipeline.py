@@ -8,8 +8,11 @@ been read without error is the corpus replaced; any error leaves it exactly as i
 from __future__ import annotations
 
 import re
+import sqlite3
+import zipfile
+import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -21,9 +24,9 @@ from notme.corpus.schema import Conversation, derived_message_id
 from notme.corpus.scrub import Scrubber
 from notme.corpus.store import Corpus, now_iso
 from notme.corpus.text import clean_text
-from notme.errors import InputError
+from notme.errors import InputError, NotmeError
 from notme.ingest import registry
-from notme.ingest.base import IngestContext, Owner
+from notme.ingest.base import SHAPE_ERRORS, IngestContext, Owner
 
 # A message that was nothing but a secret (or an address) once scrubbed is not the owner's writing.
 _ONLY_PLACEHOLDERS = re.compile(r"^(?:<(?:api-key|private-key|jwt|token|password|email|phone)>|[\W_])*$")
@@ -114,7 +117,7 @@ def _read_input(detection: registry.Detection, ctx: IngestContext, txn, scrubber
         progress.start(f"{ingester.title}: {tree.path.name}", sum(tree.size(n) for n in detection.entries))
         tree.on_read = progress.advance
     try:
-        for conversation in ingester.read(tree, detection.entries, ctx):
+        for conversation in _guarded(ingester.read(tree, detection.entries, ctx), tree.path):
             conversation.source = ingester.name
             if not _finalize(conversation, scrubber):
                 report.skipped.update(conversation.skipped)
@@ -141,6 +144,19 @@ def _read_input(detection: registry.Detection, ctx: IngestContext, txn, scrubber
     return report
 
 
+def _guarded(conversations: Iterator[Conversation], path: Path) -> Iterator[Conversation]:
+    """The last line of defence: a shape of data no ingester expected becomes a clear error about
+    the file, never a traceback (and the corpus stays as it was)."""
+    try:
+        yield from conversations
+    except NotmeError:
+        raise
+    except (*SHAPE_ERRORS, sqlite3.Error, zipfile.BadZipFile, zlib.error, EOFError, RecursionError) as e:
+        raise InputError(path, f"could not be read: unexpected data ({type(e).__name__}: {e}). Nothing was "
+                               "changed. If the export is intact, this is a shape notme does not know yet: "
+                               "please report it") from e
+
+
 def _no_owner_error(path: Path, ctx: IngestContext, speakers: Counter[str]) -> None:
     names = ", ".join(repr(s) for s, _ in speakers.most_common(8)) or "none"
     if ctx.owner:
@@ -156,6 +172,9 @@ def _finalize(conversation: Conversation, scrubber: Scrubber) -> bool:
     kept = []
     seen: Counter[str] = Counter()
     for message in conversation.messages:
+        if not isinstance(message.text, str):
+            conversation.skipped["malformed message"] += 1
+            continue
         text = clean_text(message.text)
         if not text:
             conversation.skipped["empty"] += 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import notme.ingest.sources
 from notme.errors import InputError, NotmeError
-from notme.ingest.base import Ingester
+from notme.ingest.base import SHAPE_ERRORS, Ingester
 from notme.ingest.inputs import InputTree
 
 
@@ -82,7 +82,10 @@ def _detect(path: Path, forced: Ingester | None) -> tuple[list[Detection], list[
     remaining = list(tree.names)
     detections: list[Detection] = []
     for ingester in [forced] if forced else INGESTERS:
-        entries = ingester.claims(tree, remaining)
+        try:
+            entries = ingester.claims(tree, remaining)
+        except SHAPE_ERRORS:
+            entries = []  # a head too odd to recognise is not this source's export
         if not entries and forced and tree.kind == "file":
             entries = list(tree.names)  # forced: read it as that source and report what is wrong
         if entries:

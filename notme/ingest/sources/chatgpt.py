@@ -89,7 +89,9 @@ class ChatGPT(Ingester):
             with tree.open(name) as stream:
                 prefix = "conversations.item" if root_char(stream) == "{" else "item"
                 for index, item in enumerate(array_items(stream, display, prefix, "conversation"), 1):
-                    conversation = self._conversation(item, index, display, feedback, ctx)
+                    conversation = None
+                    with ctx.guard(display, f"conversation {index}"):
+                        conversation = self._conversation(item, index, display, feedback, ctx)
                     if conversation is not None:
                         yield conversation
 

@@ -79,7 +79,9 @@ class ClaudeAI(Ingester):
             display = tree.display(name)
             with tree.open(name) as stream:
                 for index, item in enumerate(array_items(stream, display, "item", "conversation"), 1):
-                    conversation = self._conversation(item, index, display, ctx)
+                    conversation = None
+                    with ctx.guard(display, f"conversation {index}"):
+                        conversation = self._conversation(item, index, display, ctx)
                     if conversation is not None:
                         yield conversation
 

@@ -202,7 +202,8 @@ class _Folder:
                     first_bad = first_bad or number
                     last_bad = number
                     continue
-                self._entry(entry, session)
+                with self.ctx.guard(display, f"line {number}"):
+                    self._entry(entry, session)
         half_written = bad and last_bad == last_line
         if bad > lines / 2 and not (bad == 1 and half_written):
             raise InputError(display, "not a Claude Code session log: most lines are not JSON",

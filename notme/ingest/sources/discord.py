@@ -120,7 +120,9 @@ class _ChannelReader:
                         continue  # the same message in two exports of the channel
                     if native_id:
                         seen.add(native_id)
-                    message = self._message(raw, conversation, display, f"message {index}")
+                    message = None
+                    with self.ctx.guard(display, f"message {index}"):
+                        message = self._message(raw, conversation, display, f"message {index}")
                     if message is not None:
                         conversation.messages.append(message)
         conversation.messages.sort(key=lambda m: m.timestamp or "")  # stable: parts in order stay in order

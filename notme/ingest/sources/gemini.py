@@ -88,6 +88,9 @@ class Gemini(Ingester):
                     if moment is None:
                         ctx.malformed(display, f"entry {index}", "entry without a valid time")
                         continue
+                    if not isinstance(entry.get("safeHtmlItem") or [], list):
+                        ctx.malformed(display, f"entry {index}", "answer (safeHtmlItem) is not a list")
+                        continue
                     # The same entry in two files (My Activity.json and MyActivity.json) counts once.
                     timeline.setdefault((moment, str(entry.get("title"))), (moment, index, entry))
         # Oldest first; the export is newest first, so among equal times the later entry is the older.

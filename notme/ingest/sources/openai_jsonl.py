@@ -152,12 +152,20 @@ class OpenAIJSONL(Ingester):
                     bare.append(record)
                 elif isinstance(record, dict) and isinstance(record.get("messages"), list):
                     usable += 1
-                    yield self._conversation(record["messages"])
+                    conversation = None
+                    with ctx.guard(display, where):
+                        conversation = self._conversation(record["messages"])
+                    if conversation is not None:
+                        yield conversation
                 else:
                     ctx.malformed(display, where, "record without a messages list")
             if bare:
                 usable += 1
-                yield self._conversation(bare)
+                conversation = None
+                with ctx.guard(display, "the message list"):
+                    conversation = self._conversation(bare)
+                if conversation is not None:
+                    yield conversation
             if not usable:
                 raise InputError(display, 'no record holds a "messages" list of role/content messages')
 

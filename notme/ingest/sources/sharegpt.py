@@ -55,7 +55,11 @@ class ShareGPT(Ingester):
                     ctx.malformed(display, where, "record without a conversations list")
                     continue
                 usable += 1
-                yield self._conversation(record)
+                conversation = None
+                with ctx.guard(display, where):
+                    conversation = self._conversation(record)
+                if conversation is not None:
+                    yield conversation
             if not usable:
                 raise InputError(display, 'no record holds a "conversations" list of from/value turns')
 

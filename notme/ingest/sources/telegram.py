@@ -242,7 +242,9 @@ class _ExportReader:
                     key, scalar = value
                     setattr(self.stack[-1], key, scalar)
                 elif kind == "message":
-                    self._add(self.stack[-1], value)
+                    chat = self.stack[-1]
+                    with self.ctx.guard(self.display, f"chat {chat.label}, message {chat.count + 1}"):
+                        self._add(chat, value)
                 elif kind == "end":
                     conversation = self._finish(self.stack.pop())
                     if conversation is not None:
