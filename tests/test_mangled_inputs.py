@@ -31,7 +31,17 @@ from notme.corpus.timestamps import parse_iso_utc
 from notme.errors import NotmeError
 from notme.ingest.pipeline import ingest
 from notme.samples import (
-    chatgpt, claude_ai, claude_code, discord, gemini, imessage, openai_jsonl, sharegpt, signal, telegram, whatsapp,
+    chatgpt,
+    claude_ai,
+    claude_code,
+    discord,
+    gemini,
+    imessage,
+    openai_jsonl,
+    sharegpt,
+    signal,
+    telegram,
+    whatsapp,
 )
 from tests.conftest import corpus_bytes
 
@@ -148,7 +158,7 @@ def structural_mangle(draw: st.DrawFn, path: Path) -> Callable[[], None]:
         mangled = _replace(document, where, draw(json_values))
         return lambda: path.write_text(json.dumps(mangled), encoding="utf-8")
     assert lines is not None
-    if path.suffix in (".jsonl", ".json") or lines and lines[0].lstrip().startswith("{"):
+    if path.suffix in (".jsonl", ".json") or (lines and lines[0].lstrip().startswith("{")):
         # JSON Lines: one record's structure.
         index = draw(st.integers(0, len(lines) - 1))
         try:

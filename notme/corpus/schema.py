@@ -109,6 +109,17 @@ class Conversation:
         return max(stamps) if stamps else None
 
 
+def sort_by_time(messages: list[Message]) -> list[Message]:
+    """Messages in time order; stable, and a message without a time stays after the one before it
+    (it inherits that time as its key) instead of jumping to the front."""
+    keys, last = [], ""
+    for message in messages:
+        last = message.timestamp or last
+        keys.append(last)
+    order = sorted(range(len(messages)), key=keys.__getitem__)
+    return [messages[i] for i in order]
+
+
 def _hash(parts: list[str]) -> str:
     h = hashlib.blake2b(digest_size=16)
     for part in parts:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from notme.corpus.schema import Conversation, Message, content_fingerprint, record_digest
+from notme.corpus.schema import Conversation, Message, content_fingerprint, record_digest, sort_by_time
 from notme.errors import InputError, NotmeError
 from notme.workspace import corpora_dir
 
@@ -326,9 +326,8 @@ def merge(stored: Conversation, incoming: Conversation) -> Conversation | None:
     if incoming_ids < stored_ids:
         return None
     if incoming.kind == "messaging":
-        merged = list(stored.messages) + [m for m in incoming.messages if m.id not in stored_ids]
         # Stable: messages without a time, and same-minute messages, keep their export order.
-        merged.sort(key=lambda m: m.timestamp or "")
+        merged = sort_by_time(list(stored.messages) + [m for m in incoming.messages if m.id not in stored_ids])
         skipped = stored.skipped | incoming.skipped
         scrubbed = stored.scrubbed | incoming.scrubbed
         return Conversation(

@@ -39,3 +39,9 @@ def normalize_identity(value: str) -> str:
     if re.fullmatch(r"[+\d][\d\s().\-]{5,}", value):
         return "+" + re.sub(r"\D", "", value)
     return " ".join(value.split())
+
+
+def short_title(text: str, limit: int = 80) -> str:
+    """A title from a message: its first non-blank line, cut at `limit` characters with an ellipsis."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"

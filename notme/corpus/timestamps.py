@@ -1,4 +1,5 @@
-"""Every timestamp in the corpus is ISO 8601 in UTC ("2024-05-01T09:30:00Z") or null."""
+"""Every timestamp in the corpus is ISO 8601 in UTC with milliseconds ("2024-05-01T09:30:00.000Z")
+or null. The width is fixed so that comparing two timestamps as strings compares them as times."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ APPLE_EPOCH = datetime(2001, 1, 1, tzinfo=UTC)
 
 
 def iso_utc(moment: datetime) -> str | None:
-    """An aware datetime as ISO 8601 UTC with a Z; milliseconds only when the source had them."""
+    """An aware datetime as ISO 8601 UTC with milliseconds and a Z; None when out of range."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: give it a zone first")
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # year 1 or 9999 with an offset
+        return None
     if not _EARLIEST <= moment < _LATEST:
         return None
-    spec = "milliseconds" if moment.microsecond else "seconds"
-    return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def from_unix(seconds: float | int | str | None) -> str | None:
@@ -30,7 +33,7 @@ def from_unix(seconds: float | int | str | None) -> str | None:
         value = float(seconds)
     except (TypeError, ValueError):
         return None
-    if not math.isfinite(value) or abs(value) > 1e11:
+    if not math.isfinite(value) or not 0 <= value < 4.2e9:  # 1970 to 2100
         return None
     return iso_utc(datetime.fromtimestamp(value, UTC))
 
@@ -65,6 +68,18 @@ def from_iso(text: str | None, assume: tzinfo | None = None) -> str | None:
             return None
         moment = moment.replace(tzinfo=assume)
     return iso_utc(moment)
+
+
+def from_local_iso(text: str | None, zone: tzinfo) -> tuple[str | None, bool]:
+    """ISO 8601 that may lack an offset (exporters writing local time): (UTC time, whether `zone`
+    had to be assumed)."""
+    if not isinstance(text, str):
+        return None, False
+    try:
+        naive = datetime.fromisoformat(text.strip()).tzinfo is None
+    except ValueError:
+        return None, False
+    return from_iso(text, zone), naive
 
 
 def from_wallclock(moment: datetime, zone: tzinfo) -> str | None:

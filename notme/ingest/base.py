@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from notme.corpus.schema import Conversation, Kind
 from notme.corpus.text import normalize_identity
 from notme.errors import InputError
 from notme.ingest.inputs import InputTree
 
+T = TypeVar("T")
+
 # What reading a record of an unexpected shape raises (record["x"] on a list, None + str…).
-SHAPE_ERRORS = (TypeError, KeyError, AttributeError, IndexError, ValueError)
+SHAPE_ERRORS = (TypeError, KeyError, AttributeError, IndexError, ValueError, OverflowError)
 
 
 class Owner:
@@ -71,21 +73,52 @@ class IngestContext:
     @contextlib.contextmanager
     def guard(self, display: str, where: str) -> Iterator[None]:
         """Build one record inside this: a record of an unexpected shape (a list where an object
-        belongs, a missing key…) is skipped and counted as malformed, or an error with --strict.
-
-            conversation = None
-            with ctx.guard(display, f"conversation {index}"):
-                conversation = self._conversation(item)
-        """
+        belongs, a missing key…) is skipped and counted as malformed, or an error with --strict."""
         try:
             yield
         except SHAPE_ERRORS as e:
             self.malformed(display, where, f"unexpected {type(e).__name__} ({e})")
 
+    def guarded(self, display: str, where: str, build: Callable[..., T], *args: Any) -> T | None:
+        """`build(*args)` under `guard`: its result, or None when the record had an odd shape."""
+        with self.guard(display, where):
+            return build(*args)
+        return None
+
     def is_owner_named(self, *candidates: str | None) -> bool:
         """For sources with no owner flag: is this speaker one of the owner's names or ids?"""
         self.owner_by_name = True
         return self.owner.matches(*candidates)
+
+
+def walk_to_root(leaf: str, parent_of: Callable[[str], str | None]) -> list[str]:
+    """The ids from the root to `leaf` following `parent_of`; stops at a missing parent or a loop
+    (broken exports have both)."""
+    path, seen, node = [], set(), leaf
+    while node is not None and node not in seen:
+        seen.add(node)
+        path.append(node)
+        node = parent_of(node)
+    path.reverse()
+    return path
+
+
+def owner_from_chat_names(chats: Iterable[tuple[str, Iterable[str], bool]]) -> str | None:
+    """The owner, from (chat name, speakers, is_group) of an export's chats: a 1:1 chat is named after
+    its contact ("WhatsApp Chat with Maya Chen"), so its other speaker is the owner. Only when every
+    such chat names the same person; a name that is itself a chat's name is never the owner."""
+    chats = [(normalize_identity(name), list(speakers), group) for name, speakers, group in chats]
+    chat_names = {name for name, _, _ in chats}
+    found: dict[str, str] = {}
+    for name, speakers, group in chats:
+        keys = {normalize_identity(s): s for s in speakers}
+        if not group and len(keys) == 2 and name in keys:
+            (other,) = (k for k in keys if k != name)
+            found[other] = keys[other]
+    if len(found) == 1:
+        key, display = next(iter(found.items()))
+        return None if key in chat_names else display
+    return None
 
 
 class Ingester:

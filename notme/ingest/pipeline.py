@@ -89,7 +89,8 @@ def ingest(
         detections, ignored = [], []
         try:
             for path in paths:
-                found, skipped_files = registry.detect(Path(path).expanduser(), source)
+                # Resolved: sources name a chat after its file or folder, and "." has no name.
+                found, skipped_files = registry.detect(Path(path).expanduser().resolve(), source)
                 detections += found
                 ignored += skipped_files
             report = IngestReport(corpus.name, corpus.path, owner.identities, ignored=ignored)

@@ -61,8 +61,6 @@ def detect(path: Path, source: str | None = None) -> tuple[list[Detection], list
     forced = get(source) if source else None
     detections, ignored = _detect(path, forced)
     if not detections:
-        for d in detections:
-            d.tree.close()
         if forced:
             raise InputError(path, f"no {forced.title} found here ({forced.how_to_export})")
         raise InputError(

@@ -26,10 +26,10 @@ def chat(kind: str, *messages: tuple[str, str, str], cid: str = "x:1") -> Conver
     )
 
 
-M1 = ("1", "2025-01-01T10:00:00Z", "one")
-M2 = ("2", "2025-01-01T10:01:00Z", "two")
-M3 = ("3", "2025-01-01T10:02:00Z", "three")
-M4 = ("4", "2025-01-01T10:03:00Z", "four")
+M1 = ("1", "2025-01-01T10:00:00.000Z", "one")
+M2 = ("2", "2025-01-01T10:01:00.000Z", "two")
+M3 = ("3", "2025-01-01T10:02:00.000Z", "three")
+M4 = ("4", "2025-01-01T10:03:00.000Z", "four")
 
 
 def ids(conversation: Conversation | None) -> list[str]:
@@ -50,7 +50,7 @@ class TestMerge:
         assert ids(merged) == ["1", "2", "3", "4"]
 
     def test_diverged_ai_chat_keeps_the_newer_branch(self):
-        newer = chat("assistant", M1, ("5", "2025-01-01T11:00:00Z", "edited"))
+        newer = chat("assistant", M1, ("5", "2025-01-01T11:00:00.000Z", "edited"))
         assert ids(merge(chat("assistant", M1, M2), newer)) == ["1", "5"]
         assert merge(newer, chat("assistant", M1, M2)) is None
 
@@ -192,7 +192,7 @@ def test_ignored_files_are_reported(exports):
 
 
 def test_pipeline_keeps_repeated_identical_lines_apart():
-    conv = chat("messaging", ("", "2025-01-01T10:00:00Z", "ok"), ("", "2025-01-01T10:00:00Z", "ok"))
+    conv = chat("messaging", ("", "2025-01-01T10:00:00.000Z", "ok"), ("", "2025-01-01T10:00:00.000Z", "ok"))
     for m in conv.messages:
         m.is_me = True
     from notme.corpus.scrub import Scrubber

@@ -36,7 +36,7 @@ def test_linear_conversation_keeps_order_owner_and_utc_times(exports):
     conv = only()
     assert conv.id == f"chatgpt:{c.id}" and conv.source == "chatgpt" and conv.kind == "assistant"
     assert texts(conv) == [(True, "Give me a regex for ISO dates."), (False, r"\d{4}-\d{2}-\d{2}")]
-    assert conv.messages[0].timestamp == "2025-03-01T09:00:45Z"
+    assert conv.messages[0].timestamp == "2025-03-01T09:00:45.000Z"
     assert report.inputs[0].owner_basis == "the user role"
 
 

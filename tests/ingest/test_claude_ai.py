@@ -50,7 +50,7 @@ def test_tree_conversation_keeps_order_owner_ids_and_utc_times(exports):
     assert texts(conv) == [(True, "Give me a regex for ISO dates."), (False, r"\d{4}-\d{2}-\d{2}")]
     assert [m.speaker for m in conv.messages] == ["me", "Claude"]
     assert conv.messages[0].id == first
-    assert conv.messages[0].timestamp == "2025-03-01T09:01:15Z"
+    assert conv.messages[0].timestamp == "2025-03-01T09:01:15.000Z"
     assert report.inputs[0].owner_basis == "the user role"
     assert report.inputs[0].source == "claude_ai"
 
@@ -249,7 +249,7 @@ def test_null_created_at_takes_the_previous_time(exports):
     c.messages[1]["created_at"] = None
     ingest([write_export(exports, [c])])
     conv = only()
-    assert conv.messages[1].timestamp == conv.messages[0].timestamp == "2025-03-01T09:01:15Z"
+    assert conv.messages[1].timestamp == conv.messages[0].timestamp == "2025-03-01T09:01:15.000Z"
 
 
 def test_unknown_sender_and_non_object_messages_are_counted(exports):

@@ -51,7 +51,7 @@ def test_string_prompt_and_reply_keep_order_owner_ids_and_utc_times(exports):
     assert texts(conv) == [(True, "Why is my test flaky?"), (False, "It depends on ordering.")]
     assert [m.speaker for m in conv.messages] == ["me", "Claude"]
     assert [m.id for m in conv.messages] == [first, answer]
-    assert conv.messages[0].timestamp == "2025-03-01T09:00:40Z"
+    assert conv.messages[0].timestamp == "2025-03-01T09:00:40.000Z"
     assert conv.title == "Why is my test flaky?"
     assert conv.participants == ["me", "Claude"]
     assert report.inputs[0].owner_basis == "the user role"

@@ -49,7 +49,7 @@ def test_dm_is_one_to_one_with_the_owner_named_by_me_and_utc_times(exports):
     assert conv.is_group is False and conv.participants == ["Priya Nair", "Sam Rivera"]
     assert texts(conv) == [(False, "the migration holds a lock"), (True, "seen. killing it.")]
     assert first["timestamp"] == "2025-03-01T18:01:15.000-03:00"
-    assert [m.timestamp for m in conv.messages] == ["2025-03-01T21:01:15Z", "2025-03-01T21:02:30Z"]
+    assert [m.timestamp for m in conv.messages] == ["2025-03-01T21:01:15.000Z", "2025-03-01T21:02:30.000Z"]
     assert conv.messages[0].id == first["id"] and conv.messages[0].speaker_id == PRIYA.id
     assert report.inputs[0].owner_basis == "named by --me"
 
@@ -157,7 +157,7 @@ def test_a_timestamp_without_offset_is_read_in_the_given_zone_and_says_so(export
     c.message(ME, "hello")
     ingest([write_export(exports, [c])], me=["Sam Rivera"], zone=ZoneInfo("America/New_York"))
     conv = only()
-    assert [m.timestamp for m in conv.messages] == ["2025-03-01T15:00:00Z", "2025-03-01T21:02:30Z"]
+    assert [m.timestamp for m in conv.messages] == ["2025-03-01T15:00:00.000Z", "2025-03-01T21:02:30.000Z"]
     assert conv.extra["timezone_assumed"] == "America/New_York"
 
 
@@ -295,7 +295,7 @@ def test_write_sample_renders_the_persona_with_its_quirks(exports):
     chats = {c.title: c for c in stored()}
     assert set(chats) == {"Priya Nair", "Bloc Saturdays #general"}
     direct = chats["Priya Nair"]
-    assert direct.is_group is False and direct.messages[0].timestamp == "2025-01-06T21:01:15Z"
+    assert direct.is_group is False and direct.messages[0].timestamp == "2025-01-06T21:01:15.000Z"
     assert texts(direct)[:2] == [(False, "the migration holds a lock"), (True, "seen. killing it.")]
     assert direct.messages[2].extra == {"reply_to": direct.messages[0].id, "edited": True}
     group = chats["Bloc Saturdays #general"]

@@ -40,13 +40,13 @@ def test_prompt_and_answer_become_a_conversation_in_time_order(exports):
     assert json.loads((path / FOLDER / "My Activity.json").read_text())[0]["title"] == "Prompted And a sloper?"
     report = ingest([path])
     conv = only()
-    assert conv.id == "gemini:2025-03-01T09:00:00Z" and conv.source == "gemini" and conv.kind == "assistant"
+    assert conv.id == "gemini:2025-03-01T09:00:00.000Z" and conv.source == "gemini" and conv.kind == "assistant"
     assert conv.title == "What's a crimp?"
     assert texts(conv) == [
         (True, "me", "What's a crimp?"), (False, "Gemini", "A small edge you hold with bent fingers."),
         (True, "me", "And a sloper?"), (False, "Gemini", "A rounded hold with no edge."),
     ]
-    assert [m.timestamp for m in conv.messages] == ["2025-03-01T09:00:00Z"] * 2 + ["2025-03-01T09:02:00Z"] * 2
+    assert [m.timestamp for m in conv.messages] == ["2025-03-01T09:00:00.000Z"] * 2 + ["2025-03-01T09:02:00.000Z"] * 2
     assert report.inputs[0].owner_basis == "the prompts (Prompted …)"
 
 
@@ -60,8 +60,8 @@ def test_a_pause_over_thirty_minutes_starts_a_new_conversation(exports):
     ingest([write_takeout(exports, a)])
     convs = sorted(stored(), key=lambda c: c.id)
     assert [(c.id, [m.text for m in c.messages if m.is_me]) for c in convs] == [
-        ("gemini:2025-03-01T09:00:00Z", ["one", "two"]),
-        ("gemini:2025-03-01T10:00:00Z", ["three"]),
+        ("gemini:2025-03-01T09:00:00.000Z", ["one", "two"]),
+        ("gemini:2025-03-01T10:00:00.000Z", ["three"]),
     ]
 
 
@@ -164,7 +164,7 @@ def test_reingest_adds_nothing_and_a_later_export_extends_and_adds(exports, tmp_
     a.prompt("a new day", "ok")
     report = ingest([write_takeout(exports, a)])
     assert report.inputs[0].conversations == {"updated": 1, "added": 1}
-    first = next(c for c in stored() if c.id == "gemini:2025-03-01T09:00:00Z")
+    first = next(c for c in stored() if c.id == "gemini:2025-03-01T09:00:00.000Z")
     assert [m.text for m in first.messages] == ["one", "1", "two", "2"]
 
 
@@ -209,7 +209,7 @@ def test_write_sample_renders_chats_with_their_quirks(exports):
     report = ingest([path])
     convs = sorted(stored(), key=lambda c: c.id)
     assert len(convs) == 7
-    assert convs[0].id == "gemini:2025-01-06T10:00:00Z"  # 10:00 in Lisbon, which is UTC in January
+    assert convs[0].id == "gemini:2025-01-06T10:00:00.000Z"  # 10:00 in Lisbon, which is UTC in January
     assert texts(convs[0])[1:] == [(False, "Gemini", "answer 0"), (True, "me", "follow-up 0"),
                                    (False, "Gemini", "done")]
     assert convs[0].messages[0].text == "question 0\nthe key is <api-key>"

@@ -55,7 +55,7 @@ def test_plain_rows_keep_order_owner_handles_and_utc_times(exports):
     assert said(conv) == [(THEM, "are you at the crag?"), ("me", "on my way")]
     assert [m.is_me for m in conv.messages] == [False, True]
     assert [m.speaker_id for m in conv.messages] == [THEM, OWNER]
-    assert [m.timestamp for m in conv.messages] == ["2025-03-01T09:01:00Z", "2025-03-01T09:02:00Z"]
+    assert [m.timestamp for m in conv.messages] == ["2025-03-01T09:01:00.000Z", "2025-03-01T09:02:00.000Z"]
     assert conv.messages[0].id == db.get(first)["guid"]
     assert report.inputs[0].owner_basis == "is_from_me" and report.inputs[0].source == "imessage"
 
@@ -283,7 +283,7 @@ def test_old_database_in_seconds_without_the_newer_columns(exports):
     assert "date_edited" not in columns and "message_summary_info" not in columns
     ingest([path])
     assert [(m.text, m.timestamp) for m in only().messages] == [
-        ("from 2016", "2025-03-01T09:01:00Z"), ("yes", "2025-03-01T09:02:00Z")]
+        ("from 2016", "2025-03-01T09:01:00.000Z"), ("yes", "2025-03-01T09:02:00.000Z")]
 
 
 def test_rows_still_in_the_write_ahead_log_are_read_and_nothing_is_written(exports):
@@ -466,7 +466,7 @@ def test_write_sample_renders_the_persona_with_its_quirks(exports):
         ("Sam Rivera", "yes. 60 each."),
     ]
     assert sister.messages[-1].extra == {"alternatives": ["yes. 60 each wait"], "edited": True}
-    assert sister.messages[0].timestamp == "2025-01-06T19:06:00Z"
+    assert sister.messages[0].timestamp == "2025-01-06T19:06:00.000Z"
     assert sister.skipped == {"tapback": 1} and family.skipped == {"system event": 1}
     assert said(family) == [("lucia.rivera@example.com", "Look at my tomatoes 🍅"), ("Sam Rivera", "huge."),
                             ("+351910555102", "they're huge mom")]

@@ -47,7 +47,7 @@ class Lines(Ingester):
     @staticmethod
     def _build(line: str, number: int) -> Conversation:
         if line.startswith("!"):
-            {}["missing"]  # an unguarded lookup on an odd record  # noqa: B018
+            {}["missing"]  # an unguarded lookup on an odd record
         return Conversation(id=f"lines:{number}", source="lines", title="",
                             messages=[Message(speaker="me", is_me=True, text=line)])
 

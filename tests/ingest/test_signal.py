@@ -56,7 +56,7 @@ def test_sigexport_local_times_take_the_given_zone(exports):
     c.row("Me", "with microseconds", microseconds=250000)
     ingest([write_export(exports, [c])], zone=LISBON)
     (conv,) = stored()
-    assert [m.timestamp for m in conv.messages] == ["2025-07-01T17:01:00Z", "2025-07-01T17:02:00.250Z"]
+    assert [m.timestamp for m in conv.messages] == ["2025-07-01T17:01:00.000Z", "2025-07-01T17:02:00.250Z"]
     assert conv.extra["timezone_assumed"] == "Europe/Lisbon"
 
 
@@ -249,7 +249,7 @@ def test_write_sample_renders_the_persona_with_its_quirks(exports):
         ("Me", True, "it's gone."),
     ]
     assert maya.messages[1].extra["reactions"] == ["👍"]
-    assert maya.messages[0].timestamp == "2025-01-06T18:30:00Z"  # Lisbon is UTC in January
+    assert maya.messages[0].timestamp == "2025-01-06T18:30:00.000Z"  # Lisbon is UTC in January
     assert maya.skipped == {"call": 2, "deleted message": 1}
     assert convs["signal:InêsRivera"].skipped == {"sticker": 1, "media placeholder": 1}
     assert convs["signal:BlocSaturdays"].is_group and convs["signal:BlocSaturdays"].skipped == {"system line": 1}
@@ -284,7 +284,7 @@ def test_txt_thread_with_me_multiline_body_and_status_lines(exports):
         ("Sam Rivera", True, "salmon."),
     ]
     assert conv.skipped == {"call": 1, "system line": 1, "media placeholder": 2, "poll": 1}
-    assert conv.messages[0].timestamp == "2025-07-01T17:01:00Z"  # 18:01 Lisbon summer time
+    assert conv.messages[0].timestamp == "2025-07-01T17:01:00.000Z"  # 18:01 Lisbon summer time
     assert conv.extra["timezone_assumed"] == "Europe/Lisbon"
     assert report.inputs[0].owner_basis == "named by --me"
 
@@ -293,7 +293,7 @@ def test_txt_times_follow_the_zone(exports):
     t = thread()
     t.say("Sam Rivera", "morning")
     ingest([write_txt_export(exports, [t])], me=["Sam Rivera"], zone=NEW_YORK)
-    assert stored()[0].messages[0].timestamp == "2025-07-01T22:01:00Z"  # 18:01 in New York (UTC-4)
+    assert stored()[0].messages[0].timestamp == "2025-07-01T22:01:00.000Z"  # 18:01 in New York (UTC-4)
 
 
 def test_txt_without_me_gives_the_clear_error(exports):

@@ -63,7 +63,7 @@ def test_one_chat_export_names_the_owner_with_me_and_keeps_ids_order_and_utc_tim
     assert texts(conv) == [(False, "climbing on saturday?"), (True, "yes. 10h.")]
     assert [m.id for m in conv.messages] == ["200300400/1", "200300400/2"]
     assert [m.speaker_id for m in conv.messages] == ["user200300400", "user5550100"]
-    assert [m.timestamp for m in conv.messages] == ["2025-03-01T09:01:30Z", "2025-03-01T09:03:00Z"]
+    assert [m.timestamp for m in conv.messages] == ["2025-03-01T09:01:30.000Z", "2025-03-01T09:03:00.000Z"]
     assert report.inputs[0].owner_basis == "named by --me"
 
 
@@ -146,7 +146,7 @@ def test_date_unixtime_wins_over_the_local_date(exports):
     ingest([full_export(exports, [c])], zone=ZoneInfo("America/New_York"))
     assert record["date"] == "2025-03-01T18:01:30"  # the exporting PC's wall clock, no zone
     conv = only()
-    assert conv.messages[0].timestamp == "2025-03-01T09:01:30Z"
+    assert conv.messages[0].timestamp == "2025-03-01T09:01:30.000Z"
     assert "timezone_assumed" not in conv.extra
 
 
@@ -160,7 +160,7 @@ def test_old_export_without_unixtime_reads_date_in_the_given_zone_and_says_so(ex
     assert record["from_id"] == 5550100 and "date_unixtime" not in record
     conv = only()
     assert texts(conv) == [(True, "summer time"), (False, "yes")]
-    assert conv.messages[0].timestamp == "2025-07-01T08:01:30Z"
+    assert conv.messages[0].timestamp == "2025-07-01T08:01:30.000Z"
     assert conv.extra["timezone_assumed"] == "Europe/Lisbon"
 
 
@@ -383,7 +383,7 @@ def test_write_sample_renders_the_persona_with_its_quirks(exports):
     chats = by_title()
     assert set(chats) == {"Sr. Almeida", "Bloc Saturdays", "Saved Messages"}
     landlord = chats["Sr. Almeida"]
-    assert landlord.messages[0].timestamp == "2025-01-06T19:01:30Z"  # 19:01:30 in Lisbon, UTC+0 in January
+    assert landlord.messages[0].timestamp == "2025-01-06T19:01:30.000Z"  # 19:01:30 in Lisbon, UTC+0 in January
     assert landlord.messages[1].text == "noted, thank you. 🙂" and landlord.messages[1].extra == {"edited": True}
     assert (True, "trail map: https://example.com/trails/sintra — Saturday 9:00?") in texts(landlord)
     assert (True, "the shared account key is <api-key>") in texts(landlord)

@@ -74,7 +74,7 @@ def test_android_24h_day_first_txt(exports):
     assert (conv.id, conv.title, conv.kind, conv.is_group) == ("whatsapp:ana lopes", ANA, "messaging", False)
     assert conv.participants == [ANA, SAM]
     assert texts(conv) == [(ANA, False, "dinner at 8?"), (SAM, True, "yes. bringing wine.")]
-    assert [m.timestamp for m in conv.messages] == ["2025-01-16T20:06:00Z", "2025-01-16T20:07:00Z"]
+    assert [m.timestamp for m in conv.messages] == ["2025-01-16T20:06:00.000Z", "2025-01-16T20:07:00.000Z"]
     assert conv.extra == {"timezone_assumed": "Europe/Berlin", "date_order": "D/M/Y"}
     assert conv.skipped == {"system line": 1}
     assert report.inputs[0].owner_basis == "named by --me"
@@ -95,7 +95,7 @@ def test_ios_zip_12h_with_narrow_nbsp_and_lrm_system_lines(exports):
     assert conv.id == "whatsapp:ana lopes" and conv.title == ANA
     assert texts(conv) == [(ANA, False, "landed"), (SAM, True, "welcome back"), (ANA, False, "taxi now")]
     assert [m.timestamp for m in conv.messages] == [
-        "2025-01-16T20:06:09Z", "2025-01-16T20:07:09Z", "2025-01-16T20:09:09Z"]
+        "2025-01-16T20:06:09.000Z", "2025-01-16T20:07:09.000Z", "2025-01-16T20:09:09.000Z"]
     assert conv.skipped == {"system line": 2}
     assert conv.participants == [ANA, SAM]
 
@@ -106,7 +106,7 @@ def test_twelve_hour_clock_midnight_and_noon(exports):
     c.say(SAM, "lunch then", at=datetime(2025, 1, 16, 12, 15))
     assert "1/16/25, 12:30 AM - " in c.text() and "1/16/25, 12:15 PM - " in c.text()
     run(c.write_txt(exports))
-    assert [m.timestamp for m in only().messages] == ["2025-01-15T23:30:00Z", "2025-01-16T11:15:00Z"]
+    assert [m.timestamp for m in only().messages] == ["2025-01-15T23:30:00.000Z", "2025-01-16T11:15:00.000Z"]
 
 
 def test_us_month_first_with_two_digit_years(exports):
@@ -116,7 +116,7 @@ def test_us_month_first_with_two_digit_years(exports):
     assert c.text().startswith("1/16/25, 9:05 PM - ")
     run(c.write_txt(exports))
     conv = only()
-    assert conv.messages[0].timestamp == "2025-01-16T20:05:00Z"
+    assert conv.messages[0].timestamp == "2025-01-16T20:05:00.000Z"
     assert conv.extra["date_order"] == "M/D/Y"
 
 
@@ -126,7 +126,7 @@ def test_ambiguous_dates_assume_day_first_and_say_so(exports):
     c.say(SAM, "morning")
     run(c.write_txt(exports))
     conv = only()
-    assert conv.messages[0].timestamp == "2025-03-04T09:00:00Z"
+    assert conv.messages[0].timestamp == "2025-03-04T09:00:00.000Z"
     assert conv.extra["date_order"] == "assumed D/M/Y"
 
 
@@ -136,7 +136,7 @@ def test_ambiguous_dates_in_a_us_time_zone_assume_month_first(exports):
     c.say(SAM, "morning")
     run(c.write_txt(exports), zone=ZoneInfo("America/New_York"))
     conv = only()
-    assert conv.messages[0].timestamp == "2025-03-04T15:00:00Z"
+    assert conv.messages[0].timestamp == "2025-03-04T15:00:00.000Z"
     assert conv.extra["date_order"] == "assumed M/D/Y (US time zone)"
 
 
@@ -151,7 +151,7 @@ def test_ambiguous_chat_takes_the_date_order_of_another_chat_from_the_same_phone
     clear.write_txt(exports)
     run(exports, zone=ZoneInfo("America/New_York"))  # a US zone alone would have said 3 April
     conv = by_title(ANA)
-    assert conv.messages[0].timestamp == "2025-03-04T15:00:00Z"
+    assert conv.messages[0].timestamp == "2025-03-04T15:00:00.000Z"
     assert conv.extra["date_order"] == "D/M/Y (from another chat of this export)"
     assert by_title(RUI).extra["date_order"] == "D/M/Y"
 
@@ -180,7 +180,7 @@ def test_every_locale_header_style(exports, style):
     run(c.write_txt(exports, "chat.txt"))
     conv = only()
     assert texts(conv) == [(ANA, False, "olá"), (SAM, True, "hi: there")]
-    expected = "2025-01-16T20:05:09Z" if style.ios else "2025-01-16T20:05:00Z"
+    expected = "2025-01-16T20:05:09.000Z" if style.ios else "2025-01-16T20:05:00.000Z"
     assert conv.messages[0].timestamp == expected
 
 
@@ -529,13 +529,23 @@ def test_owner_is_inferred_from_you_deleted_this_message(exports):
     assert texts(only()) == [(ANA, False, "hi"), (SAM, True, "wrong chat, sorry")]
 
 
+def test_one_chat_named_after_its_contact_makes_the_other_speaker_the_owner(exports):
+    c = chat()
+    c.say(ANA, "dinner?")
+    c.say(SAM, "yes. 8")
+    report = run(c.write_txt(exports), me=[])
+    assert [(m.speaker, m.is_me) for m in only().messages] == [(ANA, False), (SAM, True)]
+    assert report.inputs[0].owner_basis == "inferred: the other speaker of a chat named after its contact"
+    assert report.owner == [SAM]
+
+
 def test_missing_owner_gives_the_clear_error_and_changes_nothing(exports):
     c = chat()
     c.say(ANA, "hi")
     c.say(SAM, "hi")
     before = corpus_bytes()
     with pytest.raises(InputError, match="cannot tell which participant is you; pass --me"):
-        run(c.write_txt(exports), me=[])
+        run(c.write_txt(exports, file_name="export.txt"), me=[])  # renamed: the contact's name is gone
     assert corpus_bytes() == before
 
 
@@ -571,10 +581,10 @@ def test_write_sample_renders_contacts_and_groups_with_quirks(exports):
     assert ana.skipped == {"system line": 2, "media placeholder": 1, "deleted message": 1}
     assert [m.text for m in ana.messages if m.extra.get("edited")] == ["me 1"]
     assert "list for the weekend:\n- chalk\n- tape\n\n- the good snacks" in [m.text for m in ana.messages]
-    assert ana.messages[0].timestamp == "2025-01-06T19:00:00Z"
+    assert ana.messages[0].timestamp == "2025-01-06T19:00:00.000Z"
     rui = by_title(RUI)
     assert rui.skipped == {"system line": 1, "media placeholder": 1, "deleted message": 1}
     bloc = by_title("Bloc")
     assert bloc.is_group and bloc.skipped == {"system line": 4, "media placeholder": 1}
     assert sum(m.is_me for m in bloc.messages) == 3
-    assert [m.timestamp for m in bloc.messages[:2]] == ["2025-01-06T22:00:00Z", "2025-01-06T22:02:00Z"]
+    assert [m.timestamp for m in bloc.messages[:2]] == ["2025-01-06T22:00:00.000Z", "2025-01-06T22:02:00.000Z"]

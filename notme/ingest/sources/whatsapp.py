@@ -220,6 +220,7 @@ class _Facts:
     speakers: list[str]
     is_group: bool
     own_deleted_by: set[str]
+    chat_name: str = ""
 
 
 class WhatsApp(Ingester):
@@ -412,7 +413,7 @@ class WhatsApp(Ingester):
         scan.headers, scan.continuations, scan.support = [], {}, Counter()  # built: let the lines go
         conversation.participants = list(speakers)
         conversation.is_group = group_event or len(speakers) > 2
-        facts = _Facts(conversation.id, list(speakers), conversation.is_group, own_deleted_by)
+        facts = _Facts(conversation.id, list(speakers), conversation.is_group, own_deleted_by, conversation.title)
         return conversation, facts
 
     def _date_order(self, scan: _Scan, ctx: IngestContext, learned_orders: dict[tuple, str]) -> tuple[str, str]:
@@ -478,6 +479,20 @@ class WhatsApp(Ingester):
             name = next(iter(deleters.values()))
             ctx.inferred_owner.append(name)
             ctx.owner_basis = "inferred: the author of 'You deleted this message'"
+            return name
+        # A 1:1 chat is named after the contact ("WhatsApp Chat with Maya Chen"): the other speaker is
+        # the owner. Only when every such chat points at the same person.
+        others = {}
+        for fact in facts:
+            keys = {normalize_identity(s): s for s in fact.speakers}
+            contact = normalize_identity(fact.chat_name)
+            if not fact.is_group and len(keys) == 2 and contact in keys:
+                (other,) = (s for k, s in keys.items() if k != contact)
+                others[normalize_identity(other)] = other
+        if len(others) == 1:
+            name = next(iter(others.values()))
+            ctx.inferred_owner.append(name)
+            ctx.owner_basis = "inferred: the other speaker of a chat named after its contact"
             return name
         return None
 
