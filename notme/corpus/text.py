@@ -42,6 +42,11 @@ def normalize_identity(value: str) -> str:
 
 
 def short_title(text: str, limit: int = 80) -> str:
-    """A title from a message: its first non-blank line, cut at `limit` characters with an ellipsis."""
+    """A title from a message: its first non-blank line, cut to `limit` characters (at a word
+    boundary when one is in the second half) with an ellipsis."""
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space >= limit // 2 else cut).rstrip() + "…"

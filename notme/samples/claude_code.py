@@ -177,8 +177,10 @@ class ClaudeCodeSession:
     def ai_title(self, text: str) -> None:
         self.lines.append({"type": "ai-title", "aiTitle": text, "sessionId": self.session_id})
 
-    def unknown(self, kind: str = "future-entry") -> None:
-        self.lines.append({"type": kind, "sessionId": self.session_id, "timestamp": _iso(self.clock), "data": {}})
+    def unknown(self, kind: Any = "future-entry") -> str:
+        """An entry of a type notme does not know (a newer Claude Code), on the chain like any other:
+        the next entry names it as its parent."""
+        return self.entry(kind, data={})
 
     def compact(self, summary: str) -> str:
         """A compaction: a boundary that restarts the chain (pointing back logically) and the

@@ -207,4 +207,102 @@ def test_cycle_in_mapping_does_not_hang(exports):
     b = c.assistant("b")
     c.mapping[a]["parent"] = b  # a broken export: a loop
     ingest([write_export(exports, [c])])
-    assert sorted(m.text for m in only().messages) == ["a", "b"]
+    assert texts(only()) == [(True, "a"), (False, "b")]  # the walk stops where it came back: current_node last
+
+
+def _odd_author(c: ChatGPTConversation, node: str) -> None:
+    c.mapping[node]["message"]["author"] = "assistant"
+
+
+def _odd_content(c: ChatGPTConversation, node: str) -> None:
+    c.mapping[node]["message"]["content"] = "just a string"
+
+
+def _odd_children(c: ChatGPTConversation, node: str) -> None:
+    c.mapping[c.mapping[node]["parent"]]["children"] = 7  # the active answer's parent
+
+
+@pytest.mark.parametrize("spoil", [_odd_author, _odd_content, _odd_children])
+def test_odd_node_off_the_active_branch_never_costs_the_conversation(exports, spoil):
+    c = conversation()
+    question = c.user("Name a grade scale.")
+    c.assistant("The V scale.")
+    other = c.add("assistant", "An older answer.", parent=question, activate=False)
+    spoil(c, other)
+    report = ingest([write_export(exports, [c])])
+    conv = only()
+    assert texts(conv) == [(True, "Name a grade scale."), (False, "The V scale.")]
+    assert report.inputs[0].dropped == {}
+    assert "alternatives" not in conv.messages[1].extra  # the odd sibling is no readable version
+    # An odd node is no message to count; a readable one under an unreadable children list still is.
+    assert conv.skipped == ({"abandoned branch": 1} if spoil is _odd_children else {})
+
+
+def test_unhashable_content_type_is_counted_not_fatal(exports):
+    c = conversation()
+    c.user("kept")
+    odd = c.user("lost")
+    c.mapping[odd]["message"]["content"]["content_type"] = ["text"]
+    report = ingest([write_export(exports, [c])])
+    conv = only()
+    assert texts(conv) == [(True, "kept")]
+    assert conv.skipped == {"unsupported content (['text'])": 1}
+    assert report.inputs[0].dropped == {}
+
+
+def test_unknown_content_type_with_a_text_field_is_not_the_owners_text(exports):
+    c = conversation()
+    c.user("Summarise the attached doc.")
+    c.add("user", {"content_type": "pasted_document", "text": "Quarterly report, page 1 of 40…"})
+    c.assistant("Revenue grew.")
+    ingest([write_export(exports, [c])])
+    conv = only()
+    assert texts(conv) == [(True, "Summarise the attached doc."), (False, "Revenue grew.")]
+    assert conv.skipped == {"unsupported content (pasted_document)": 1}
+
+
+@pytest.mark.parametrize("create_time", [-86400.0, 1e12, float("1e300")])
+def test_out_of_range_unix_time_keeps_the_message_with_the_previous_time(exports, create_time):
+    c = conversation()
+    c.user("one")
+    c.assistant("two", create_time=create_time)
+    ingest([write_export(exports, [c])])
+    conv = only()
+    assert texts(conv) == [(True, "one"), (False, "two")]
+    assert [m.timestamp for m in conv.messages] == ["2025-03-01T09:00:45.000Z"] * 2
+
+
+def test_a_single_conversation_object_is_read_as_one_conversation(exports):
+    c = conversation()
+    c.user("saved with a browser extension")
+    c.assistant("one chat, no wrapper")
+    folder = write_export(exports, [c])
+    (folder / "conversations.json").write_text(json.dumps(c.to_dict()))
+    report = ingest([folder])
+    assert [i.source for i in report.inputs] == ["chatgpt"]
+    assert texts(only()) == [(True, "saved with a browser extension"), (False, "one chat, no wrapper")]
+
+
+def test_an_object_that_is_no_conversation_is_an_error_naming_the_file(exports):
+    path = exports / "conversations.json"
+    path.write_text(json.dumps({"title": "not an export", "items": []}))
+    with pytest.raises(InputError) as caught:
+        ingest([path], source="chatgpt")
+    assert str(path) in str(caught.value) and '"mapping"' in str(caught.value)
+    assert stored() == []
+
+
+def test_an_empty_wrapper_is_an_account_without_conversations(exports):
+    folder = write_export(exports, [], wrapper=True)
+    report = ingest([folder / "conversations.json"], source="chatgpt")  # no "mapping" to detect it by
+    assert [i.source for i in report.inputs] == ["chatgpt"]
+    assert stored() == []
+
+
+def test_forced_source_reads_a_single_file_of_any_name(exports):
+    c = conversation("saved from the browser")
+    c.user("one chat, saved by an extension")
+    path = exports / "my-chat.json"
+    path.write_text(json.dumps([c.to_dict()]))
+    ingest([path], source="chatgpt")
+    assert only().title == "saved from the browser"

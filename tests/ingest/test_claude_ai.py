@@ -200,10 +200,17 @@ def test_missing_current_leaf_takes_the_newest_leaf_and_says_so(exports):
 def test_dangling_current_leaf_also_falls_back_to_the_newest_leaf(exports):
     c = conversation()
     c.human("question")
-    c.assistant("answer")
+    c.assistant("older answer")
+    c.human("a longer branch, written earlier")  # the last message in the array, but not the newest leaf
+    newest = c.regenerate("newest answer")
+    c.messages.insert(2, c.messages.pop())  # array order no longer tells which leaf is newest
     c.current_leaf = "not-a-message"
     ingest([write_export(exports, [c])])
-    assert texts(only()) == [(True, "question"), (False, "answer")]
+    conv = only()
+    assert texts(conv) == [(True, "question"), (False, "newest answer")]
+    assert conv.messages[1].id == newest
+    assert conv.extra["leaf_guessed"] is True
+    assert conv.skipped == {"abandoned branch": 2}
 
 
 def test_loop_in_parent_links_does_not_hang(exports):
@@ -213,7 +220,89 @@ def test_loop_in_parent_links_does_not_hang(exports):
     c.messages[0]["parent_message_uuid"] = b  # a broken export: a loop
     c.current_leaf = a
     ingest([write_export(exports, [c])])
-    assert sorted(m.text for m in only().messages) == ["a", "b"]
+    assert texts(only()) == [(False, "b"), (True, "a")]  # the walk stops where it came back: the leaf last
+
+
+def _null_parents(c: ClaudeConversation) -> dict:
+    record = c.to_dict()
+    for message in record["chat_messages"]:
+        message["parent_message_uuid"] = None
+    return record
+
+
+def test_flat_export_with_null_parents_keeps_every_message_in_array_order(exports):
+    c = conversation(flat=True)
+    c.human("first")
+    c.assistant("second")
+    c.human("third")
+    ingest([write_export(exports, [_null_parents(c)])])
+    conv = only()
+    assert texts(conv) == [(True, "first"), (False, "second"), (True, "third")]
+    assert conv.skipped == {} and "leaf_guessed" not in conv.extra
+
+
+def test_null_parent_inside_a_tree_follows_the_message_before_it(exports):
+    c = conversation()
+    c.human("question")
+    c.assistant("answer")
+    c.human("follow-up")
+    c.messages[1]["parent_message_uuid"] = None
+    c.messages[2]["parent_message_uuid"] = None
+    ingest([write_export(exports, [c])])
+    conv = only()
+    assert texts(conv) == [(True, "question"), (False, "answer"), (True, "follow-up")]
+    assert conv.skipped == {}
+
+
+def test_null_parent_on_the_first_message_makes_it_the_root(exports):
+    c = conversation()
+    c.human("question")
+    c.assistant("answer")
+    c.messages[0]["parent_message_uuid"] = None
+    ingest([write_export(exports, [c])])
+    assert texts(only()) == [(True, "question"), (False, "answer")]
+
+
+def test_unhashable_sender_is_counted_not_fatal(exports):
+    c = conversation()
+    c.human("kept")
+    c.add(["human"], "lost")
+    report = ingest([write_export(exports, [c])])
+    conv = only()
+    assert texts(conv) == [(True, "kept")]
+    assert conv.skipped == {"unknown sender (['human'])": 1}
+    assert report.inputs[0].dropped == {}
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00+01:00", "1900-01-01T00:00:00Z"])
+def test_out_of_range_time_keeps_the_message_with_the_previous_time(exports, stamp):
+    c = conversation()
+    c.human("one")
+    c.assistant("two")
+    c.messages[1]["created_at"] = stamp
+    ingest([write_export(exports, [c])])
+    conv = only()
+    assert texts(conv) == [(True, "one"), (False, "two")]
+    assert [m.timestamp for m in conv.messages] == ["2025-03-01T09:01:15.000Z"] * 2
+
+
+def test_a_single_conversation_object_is_read_as_one_conversation(exports):
+    c = conversation()
+    c.human("saved with a browser extension")
+    c.assistant("one chat, no array")
+    folder = write_export(exports, [], raw_conversations=json.dumps(c.to_dict()))
+    report = ingest([folder])
+    assert [i.source for i in report.inputs] == ["claude_ai"]
+    assert texts(only()) == [(True, "saved with a browser extension"), (False, "one chat, no array")]
+
+
+def test_an_object_that_is_no_conversation_is_an_error_naming_the_file(exports):
+    path = exports / "conversations.json"
+    path.write_text(json.dumps({"conversations": [], "note": "not a Claude export"}))
+    with pytest.raises(InputError) as caught:
+        ingest([path], source="claude_ai")
+    assert str(path) in str(caught.value) and '"chat_messages"' in str(caught.value)
+    assert stored() == []
 
 
 def test_empty_conversation_is_dropped_and_counted(exports):

@@ -61,16 +61,18 @@ def test_title_from_the_first_prompt_is_its_first_line_shortened(exports):
     s = session()
     s.prompt("Refactor the payment module so that every provider goes through one interface please\nthen tests")
     ingest([project(exports, s)])
-    assert only().title == "Refactor the payment module so that every provider goes…"
+    assert only().title == "Refactor the payment module so that every provider goes through one interface…"
 
 
 def test_image_prompt_keeps_the_text_and_an_image_only_prompt_is_counted(exports):
     s = session()
     s.image_prompt("what's wrong with this layout?")
     s.image_prompt("")
+    s.prompt("compare [Image #2] with [Image #3]\n[Image #4]\nwhich one is right?")
     ingest([project(exports, s)])
     conv = only()
-    assert texts(conv) == [(True, "[Image #1] what's wrong with this layout?")]
+    # The placeholders mark where an image sat; they are not the person's words.
+    assert texts(conv) == [(True, "what's wrong with this layout?"), (True, "compare with\n\nwhich one is right?")]
     assert conv.skipped == {"image only": 1}
     assert "iVBORw0KGgo" not in corpus_bytes().decode()
 
@@ -340,6 +342,79 @@ def test_unknown_entry_type_is_skipped_and_counted(exports):
     assert conv.skipped == {"unknown entry (future-entry)": 1}
 
 
+def test_unknown_entry_on_the_chain_keeps_the_chain_whole(exports):
+    s = session()
+    first = s.prompt("one")
+    s.reply("two")
+    hook = s.unknown("hook-result")
+    after = s.prompt("three")
+    s.reply("four")
+    assert next(line for line in s.lines if line["uuid"] == after)["parentUuid"] == hook
+    ingest([project(exports, s)])
+    conv = only()
+    assert conv.id == f"claude_code:{first}"  # the root, not the entry after the unknown one
+    assert texts(conv) == [(True, "one"), (False, "two"), (True, "three"), (False, "four")]
+    assert conv.skipped == {"unknown entry (hook-result)": 1}  # and nothing "abandoned"
+
+
+def test_unhashable_type_is_an_unknown_entry_and_the_file_is_still_recognised(exports):
+    s = session()
+    s.unknown([])  # the first line, which detection reads first
+    s.prompt("hi")
+    s.reply("hello")
+    report = ingest([project(exports, s)])
+    assert [i.source for i in report.inputs] == ["claude_code"]
+    conv = only()
+    assert texts(conv) == [(True, "hi"), (False, "hello")]
+    assert conv.skipped == {"unknown entry ([])": 1}
+    assert report.inputs[0].dropped == {}
+
+
+def test_trailing_system_entry_without_parent_is_not_the_leaf(exports):
+    s = session()
+    first = s.prompt("question")
+    s.reply("answer")
+    s.current = None
+    s.system("api_error")  # parentUuid null, written last
+    ingest([project(exports, s)])
+    conv = only()
+    assert conv.id == f"claude_code:{first}"
+    assert texts(conv) == [(True, "question"), (False, "answer")]
+
+
+def test_entry_that_fails_to_build_is_malformed_and_never_the_leaf(exports, monkeypatch):
+    # No real entry makes building a node fail today, so one is made to: the session must keep the
+    # leaf before it instead of pointing at a node that was never stored.
+    from notme.ingest.sources import claude_code as reader
+
+    build = reader._Folder._node
+
+    def failing(self, entry, kind, uuid):
+        if (entry.get("message") or {}).get("content") == "odd":
+            raise TypeError("odd entry")
+        return build(self, entry, kind, uuid)
+
+    monkeypatch.setattr(reader._Folder, "_node", failing)
+    s = session()
+    s.prompt("kept")
+    s.reply("also kept")
+    s.prompt("odd")
+    report = ingest([project(exports, s)])
+    assert texts(only()) == [(True, "kept"), (False, "also kept")]
+    assert report.inputs[0].dropped == {"malformed: unexpected TypeError (odd entry)": 1}
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59.999Z", "0001-01-01T00:00:00+01:00", "1969-07-20T20:17:00Z"])
+def test_out_of_range_time_keeps_the_message_without_a_time(exports, stamp):
+    s = session()
+    s.prompt("first")
+    s.prompt("when?", timestamp=stamp)
+    ingest([project(exports, s)])
+    conv = only()
+    assert texts(conv) == [(True, "first"), (True, "when?")]
+    assert [m.timestamp for m in conv.messages] == ["2025-03-01T09:00:40.000Z", None]
+
+
 def test_half_written_last_line_is_skipped_and_counted(exports):
     s = session()
     s.prompt("kept")
@@ -445,7 +520,8 @@ def test_secret_in_a_prompt_is_scrubbed(exports):
     ingest([project(exports, s)])
     conv = only()
     assert conv.messages[0].text == "use this key: <api-key>"
-    assert conv.scrubbed == {"api_key": 1}
+    assert conv.title == "use this key: <api-key>"
+    assert conv.scrubbed == {"api_key": 2}  # in the prompt and in the title made from it
     assert key not in corpus_bytes().decode()
 
 

@@ -64,6 +64,19 @@ def test_owner_can_be_named_by_username_display_name_tag_or_id(exports, me):
     assert texts(only()) == [(False, "hi"), (True, "hello")]
 
 
+def test_someone_else_with_the_owners_display_name_is_not_the_owner(exports):
+    namesake = DiscordUser("400000000000000007", "sammy.r", "Sam Rivera")  # a nickname anyone can take
+    c = server_channel()
+    c.message(namesake, "hi, I'm the other Sam")
+    c.message(ME, "hello")
+    folder = write_export(exports, [c])
+    ingest([folder], me=["Sam Rivera", ME.id])  # the demo's --me: the owner's name and their id
+    assert texts(only()) == [(False, "hi, I'm the other Sam"), (True, "hello")]
+    # By name alone, two authors carry it: neither is taken for the owner.
+    with pytest.raises(InputError, match="none of the owner's names"):
+        ingest([folder], "by-name", me=["Sam Rivera"])
+
+
 def test_without_me_or_with_a_wrong_me_is_a_clear_error(exports):
     c = dm()
     c.message(PRIYA, "hi")
@@ -161,6 +174,33 @@ def test_a_timestamp_without_offset_is_read_in_the_given_zone_and_says_so(export
     assert conv.extra["timezone_assumed"] == "America/New_York"
 
 
+def test_messages_follow_their_snowflake_ids_in_the_same_millisecond_and_without_a_time(exports):
+    c = dm()
+    first = c.message(PRIYA, "first")
+    second = c.message(ME, "second", at=datetime.fromisoformat(first["timestamp"]))  # the same millisecond
+    c.messages.reverse()  # written out of order (an export merged by hand)
+    c.message(PRIYA, "third, no time")["timestamp"] = None
+    c.message(ME, "fourth")
+    assert int(first["id"]) < int(second["id"])
+    ingest([write_export(exports, [c])], me=["Sam Rivera"])
+    assert [m.text for m in only().messages] == ["first", "second", "third, no time", "fourth"]
+    assert only().messages[2].timestamp is None
+
+
+def test_a_message_without_id_keeps_its_derived_id_in_another_zone(exports):
+    c = dm()
+    c.message(PRIYA, "hi")
+    c.message(ME, "hello")
+    for record in c.messages:
+        del record["id"]
+        record["timestamp"] = record["timestamp"][:19]  # no offset: read in --timezone
+    folder = write_export(exports, [c])
+    ingest([folder], me=["Sam Rivera"], zone=ZoneInfo("Europe/Berlin"))
+    report = ingest([folder], me=["Sam Rivera"], zone=ZoneInfo("Europe/Lisbon"))
+    assert report.inputs[0].conversations == {"updated": 1}
+    assert texts(only()) == [(False, "hi"), (True, "hello")]
+
+
 def test_partitions_of_one_channel_merge_into_one_conversation_in_order(exports):
     c = server_channel()
     for i in range(5):
@@ -184,6 +224,29 @@ def test_two_exports_of_one_channel_give_each_message_once(exports):
     write_export(exports / "february", [c])
     ingest([exports], me=["Sam Rivera"])
     assert texts(only()) == [(False, "early 0"), (False, "early 1"), (False, "early 2"), (True, "later")]
+
+
+def test_two_exports_of_one_channel_keep_the_copy_edited_last(exports):
+    c = dm()
+    c.message(PRIYA, "lunch?")
+    plan = c.message(ME, "tuesday")
+    write_export(exports / "a", [c])  # read first
+    plan.update(content="wednesday", timestampEdited="2025-03-01T22:00:00.000+00:00")
+    write_export(exports / "b", [c])
+    ingest([exports], me=["Sam Rivera"])
+    assert texts(only()) == [(False, "lunch?"), (True, "wednesday")]
+    assert only().messages[1].extra == {"edited": True}
+
+
+def test_two_exports_of_one_channel_keep_the_copy_exported_last(exports):
+    c = dm()
+    note = c.message(ME, "see you at 8, as first exported")
+    write_export(exports / "a", [c])  # read first
+    note["content"] = "see you at 8"  # changed with no edit time: only exportedAt tells the copies apart
+    (later,) = write_export(exports / "b", [c]).iterdir()
+    later.write_text(later.read_text().replace('"exportedAt": "2025-03-02', '"exportedAt": "2025-03-09'))
+    ingest([exports], me=["Sam Rivera"])
+    assert texts(only()) == [(True, "see you at 8")]
 
 
 @pytest.mark.parametrize("layout", ["file", "folder", "zip"])

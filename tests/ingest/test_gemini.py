@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from notme.corpus.text import short_title
 from notme.errors import InputError
 from notme.ingest.inputs import InputTree
 from notme.ingest.pipeline import ingest
@@ -199,6 +200,30 @@ def test_malformed_entries_are_counted_or_fatal_with_strict(exports):
     assert [m.text for m in only().messages] == ["kept", "yes"]
     assert report.inputs[0].dropped == {"malformed: entry is not an object": 1,
                                         "malformed: entry without a valid time": 1}
+
+
+@pytest.mark.parametrize("answer", ["<p>not a list</p>", {"html": "<p>an object</p>"}, ["<p>a bare string</p>"],
+                                    [{"html": None}]])
+def test_malformed_answer_keeps_the_prompt(exports, answer):
+    a = activity()
+    a.prompt("kept, whatever the answer looks like", "")
+    a.entries[-1]["safeHtmlItem"] = answer
+    a.prompt("next", "fine")
+    report = ingest([write_takeout(exports, a)])
+    conv = only()
+    assert texts(conv) == [(True, "me", "kept, whatever the answer looks like"), (True, "me", "next"),
+                           (False, "Gemini", "fine")]
+    assert conv.skipped == {"malformed answer": 1}
+    assert report.inputs[0].dropped == {}
+
+
+def test_title_is_the_first_prompt_shortened_like_every_source(exports):
+    a = activity()
+    prompt = "Plan a four-day trip through the Alentejo with a stop at every winery that takes walk-ins"
+    a.prompt(prompt + "\nand a second line", "Day one: Évora.")
+    ingest([write_takeout(exports, a)])
+    assert only().title == short_title(prompt)
+    assert only().title == "Plan a four-day trip through the Alentejo with a stop at every winery that…"
 
 
 def test_write_sample_renders_chats_with_their_quirks(exports):

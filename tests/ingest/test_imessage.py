@@ -60,7 +60,7 @@ def test_plain_rows_keep_order_owner_handles_and_utc_times(exports):
     assert report.inputs[0].owner_basis == "is_from_me" and report.inputs[0].source == "imessage"
 
 
-def test_owner_needs_no_name_and_takes_the_first_me_identity(exports, tmp_path):
+def test_owner_needs_no_name_and_takes_the_name_given_with_me(exports, tmp_path):
     db, chat, them = one_to_one()
     db.message(chat, "hi", at(1), sender=them)
     db.message(chat, "hey", at(2))
@@ -68,6 +68,48 @@ def test_owner_needs_no_name_and_takes_the_first_me_identity(exports, tmp_path):
     assert [m.speaker for m in only("plain").messages] == [THEM, "me"]
     ingest([exports / "chat.db"], "named", me=["Sam Rivera", "+351 910 555 100"])
     assert [(m.speaker, m.is_me) for m in only("named").messages] == [(THEM, False), ("Sam Rivera", True)]
+
+
+def test_owner_speaks_under_a_name_never_an_id_phone_or_email_from_another_source(exports):
+    db, chat, them = one_to_one()
+    db.message(chat, "hi", at(1), sender=them)
+    db.message(chat, "hey", at(2))
+    path = db.write(exports / "chat.db")
+    ingest([path], "named", me=["user5550100", "+351 910 555 100", "sam@example.com", "sam.rivera", "Sam Rivera"])
+    assert [m.speaker for m in only("named").messages] == [THEM, "Sam Rivera"]
+    assert only("named").participants == [THEM, "Sam Rivera"]
+    ingest([path], "handles", me=["user5550100", "5550100", "+351 910 555 100"])
+    assert [m.speaker for m in only("handles").messages] == [THEM, "me"]
+
+
+def test_rows_keep_the_databases_order_same_second_and_unreadable_dates_included(exports):
+    db, chat, them = one_to_one()
+    db.message(chat, "first", at(1), sender=them)
+    db.message(chat, "same second, lower rowid", at(2))
+    db.message(chat, "same second, higher rowid", at(2), sender=them)
+    broken = db.message(chat, "a clock gone wrong", at(3))
+    db.get(broken)["date"] = 9 * 10**18  # year 2286: no timestamp, but the database sorts it last
+    ingest([db.write(exports / "chat.db")])
+    conv = only()
+    assert [m.text for m in conv.messages] == ["first", "same second, lower rowid", "same second, higher rowid",
+                                               "a clock gone wrong"]
+    assert conv.messages[-1].timestamp is None
+
+
+def test_a_body_stored_as_a_blob_is_read_and_an_odd_row_is_skipped_or_fatal_with_strict(exports):
+    db, chat, them = one_to_one()
+    db.message(chat, "fine", at(1), sender=them)
+    db.get(db.message(chat, "x", at(2)))["text"] = "blob body é".encode()  # BLOB, not TEXT
+    odd = db.message(chat, "x", at(3), sender=them)
+    db.get(odd)["text"] = b"\xff\xfe not utf-8"
+    db.message(chat, "after it", at(4), sender=them)
+    path = db.write(exports / "chat.db")
+    with pytest.raises(InputError, match=f"message {odd}: unexpected UnicodeDecodeError"):
+        ingest([path], strict=True)
+    report = ingest([path])
+    assert [m.text for m in only().messages] == ["fine", "blob body é", "after it"]
+    assert report.inputs[0].dropped == {"malformed: unexpected UnicodeDecodeError ('utf-8' codec can't decode byte "
+                                        "0xff in position 0: invalid start byte)": 1}
 
 
 def test_body_only_in_attributed_body_is_decoded_short_and_long(exports):

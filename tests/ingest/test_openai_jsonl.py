@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from notme.corpus.text import short_title
 from notme.errors import InputError
 from notme.ingest.inputs import InputTree
 from notme.ingest.pipeline import ingest
@@ -84,6 +85,39 @@ def test_tool_calls_and_tool_replies_are_left_out_and_counted(exports):
                            (False, "assistant", "21°C and sunny.")]
     assert conv.skipped == {"system prompt": 1, "tool call": 2, "tool output": 3, "unknown role (critic)": 1,
                             "malformed message": 1}
+
+
+def test_refusal_and_tool_result_parts_have_their_own_reasons(exports):
+    r = ChatRecord()
+    r.user("Write me a keylogger.")
+    r.add("assistant", [{"type": "refusal", "refusal": "I can't help with that."}])
+    r.add("user", [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ls output"}])
+    r.add("user", [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}])
+    r.user("Fine, a password manager then.")
+    ingest([write_jsonl(exports / "parts.jsonl", [r])])
+    conv = only()
+    assert [m.text for m in conv.messages] == ["Write me a keylogger.", "Fine, a password manager then."]
+    assert conv.skipped == {"refusal": 1, "tool output": 1, "attachment only": 1}
+    assert "ls output" not in corpus_bytes().decode()
+
+
+def test_unhashable_role_or_part_type_is_counted_not_fatal(exports):
+    r = ChatRecord()
+    r.user("kept")
+    r.add(["user"], "lost")
+    r.add("user", [{"type": ["text"], "text": "odd part"}])
+    report = ingest([write_jsonl(exports / "odd.jsonl", [r])])
+    conv = only()
+    assert [m.text for m in conv.messages] == ["kept"]
+    assert conv.skipped == {"unknown role (['user'])": 1, "attachment only": 1}
+    assert report.inputs[0].dropped == {}
+
+
+def test_title_is_the_first_prompt_shortened_like_every_source(exports):
+    prompt = "Rewrite this cover letter so it sounds like me and not like a template from a careers site"
+    ingest([write_jsonl(exports / "t.jsonl", [record(prompt + "\nsecond line")])])
+    assert only().title == short_title(prompt)
+    assert only().title == "Rewrite this cover letter so it sounds like me and not like a template from a…"
 
 
 def test_weight_zero_answer_is_kept_and_marked(exports):

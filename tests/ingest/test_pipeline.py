@@ -101,3 +101,29 @@ def test_a_crash_while_detecting_means_not_this_source(monkeypatch, tmp_path):
     path.write_text("hi\n")
     with pytest.raises(InputError, match="not a chat export notme recognises"):
         ingest([path])
+
+
+def test_progress_reports_the_bytes_of_each_input(monkeypatch, lines_file, tmp_path):
+    use(monkeypatch, guarded=True)
+    other = tmp_path / "other.lines"
+    other.write_text("x\n" * 5000)
+
+    class Recorder:
+        def __init__(self):
+            self.started, self.advanced, self.finished = [], 0, 0
+
+        def start(self, description, total):
+            self.started.append((description, total))
+
+        def advance(self, amount):
+            self.advanced += amount
+
+        def finish(self):
+            self.finished += 1
+
+    recorder = Recorder()
+    ingest([lines_file, other], progress=recorder)
+    sizes = lines_file.stat().st_size + other.stat().st_size
+    assert [total for _, total in recorder.started] == [lines_file.stat().st_size, other.stat().st_size]
+    assert recorder.advanced == sizes and recorder.finished == 2
+    assert recorder.started[0][0] == "test lines: chat.lines"

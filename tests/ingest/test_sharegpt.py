@@ -70,6 +70,16 @@ def test_system_prompts_and_tool_turns_are_left_out_and_counted(exports):
     assert "top-level system prompt" not in json.dumps(conv.to_dict())
 
 
+def test_unhashable_speaker_is_counted_not_fatal(exports):
+    r = record("kept", "answer")
+    r.turn(["human"], "lost")
+    report = ingest([write_json(exports / "data.json", [r])])
+    conv = only()
+    assert [m.text for m in conv.messages] == ["kept", "answer"]
+    assert conv.skipped == {"unknown role (['human'])": 1}
+    assert report.inputs[0].dropped == {}
+
+
 def test_image_placeholders_are_stripped_and_an_image_alone_is_counted(exports):
     r = ShareGPTRecord()
     r.image_prompt("What is this hold called?")

@@ -4,6 +4,7 @@ notme.samples.signal."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,6 +13,7 @@ from notme.errors import InputError
 from notme.ingest.inputs import InputTree
 from notme.ingest.pipeline import ingest
 from notme.ingest.sources.signal import Signal
+from notme.samples.common import write_zip
 from notme.samples.signal import SignalChat, SignalTxtThread, write_export, write_sample, write_txt_export
 from tests.conftest import corpus_bytes, stored
 
@@ -167,6 +169,49 @@ def test_sigexport_every_layout_is_detected(exports, layout):
     assert conv.id == "signal:MayaChen" and texts(conv) == [("Me", True, "hello from signal")]
 
 
+@pytest.mark.parametrize("given", [".", "data.json"])
+def test_sigexport_relative_path_or_dot_takes_the_real_folder_name(exports, monkeypatch, given):
+    c = chat()
+    c.me("hello")
+    write_export(exports, [c])
+    monkeypatch.chdir(exports / "MayaChen")
+    ingest([Path(given)], zone=LISBON)
+    assert stored()[0].id == "signal:MayaChen"
+
+
+def test_sigexport_chat_with_no_folder_name_is_an_error_not_an_empty_id(exports):
+    c = chat()
+    c.me("hello")
+    target = write_zip(exports / " .zip", {"data.json": c.data_json()})  # data.json at the top of a nameless zip
+    with pytest.raises(InputError, match="cannot tell which chat this is"):
+        ingest([target], zone=LISBON)
+    assert corpus_bytes() == b""
+
+
+def test_sigexport_ids_stay_when_the_zone_changes_or_a_sender_is_renamed(exports, tmp_path):
+    group = chat("BlocSaturdays")
+    group.say("RuiCosta", "who's in?")
+    group.me("in")
+    first = write_export(tmp_path / "a", [group])
+    ingest([first], zone=ZoneInfo("Europe/Berlin"))
+    report = ingest([first], zone=LISBON)
+    assert report.inputs[0].conversations == {"updated": 1} and len(stored()[0].messages) == 2
+    group.rows[0]["sender"] = "Rui"  # the contact renamed before the next export
+    group.say("Rui", "10h then")
+    ingest([write_export(exports, [group])], zone=LISBON)
+    assert [m.text for m in stored()[0].messages] == ["who's in?", "in", "10h then"]
+
+
+def test_sigexport_times_in_the_repeated_hour_do_not_run_backwards(exports):
+    c = chat(start=datetime(2025, 10, 26, 1, 40))  # Lisbon goes from 02:00 WEST back to 01:00 WET
+    c.say("MayaChen", "still out?")
+    c.at(datetime(2025, 10, 26, 1, 10)).me("on the last train")
+    c.at(datetime(2025, 10, 26, 2, 5)).me("home")
+    ingest([write_export(exports, [c])], zone=LISBON)
+    assert [m.timestamp for m in stored()[0].messages] == [
+        "2025-10-26T00:41:00.000Z", "2025-10-26T01:10:00.000Z", "2025-10-26T02:05:00.000Z"]
+
+
 def test_sigexport_reingest_adds_nothing_and_a_later_export_adds_only_new_messages(exports, tmp_path):
     c = chat()
     c.say("MayaChen", "how was climbing?")
@@ -297,7 +342,7 @@ def test_txt_times_follow_the_zone(exports):
 
 
 def test_txt_without_me_gives_the_clear_error(exports):
-    t = thread()
+    t = thread("Bloc Saturdays")  # a two-person group: no thread is named after its contact
     t.say("Maya Chen", "hi")
     t.say("Sam Rivera", "hi")
     folder = write_txt_export(exports, [t])
@@ -308,7 +353,7 @@ def test_txt_without_me_gives_the_clear_error(exports):
     assert stored() == []
 
 
-def test_txt_owner_is_inferred_as_the_name_in_every_thread(exports):
+def test_txt_owner_is_inferred_as_the_other_speaker_of_the_threads_named_after_their_contact(exports):
     threads = [thread("Maya Chen", 3), thread("Rui Costa", 4), thread("Bloc Saturdays", 7)]
     threads[0].say("Maya Chen", "dinner?")
     threads[0].say("Sam Rivera", "yes")
@@ -318,11 +363,51 @@ def test_txt_owner_is_inferred_as_the_name_in_every_thread(exports):
     threads[2].say("Ana Lopes", "in")
     threads[2].say("Sam Rivera", "in")
     report = ingest([write_txt_export(exports, threads)], zone=LISBON)
-    assert report.inputs[0].owner_basis == "the one name in every thread (Sam Rivera)"
+    assert report.inputs[0].owner_basis == "inferred: the other speaker of a thread named after its contact"
     assert report.owner == ["Sam Rivera"]
     convs = by_id()
     assert [m.is_me for m in convs["signal:thread-7"].messages] == [False, False, True]
     assert convs["signal:thread-7"].is_group is True and convs["signal:thread-3"].is_group is False
+
+
+def test_txt_two_person_groups_do_not_make_a_contact_the_owner(exports):
+    threads = [thread("Maya Chen", 3), thread("Climbing", 4), thread("Book club", 5)]
+    threads[0].say("Maya Chen", "dinner?")
+    threads[0].say("Sam Rivera", "yes")
+    threads[1].say("Maya Chen", "saturday?")  # groups whose other members never spoke
+    threads[1].say("Rui Costa", "in")
+    threads[2].say("Maya Chen", "chapter 3?")
+    threads[2].say("Ana Lopes", "done")
+    report = ingest([write_txt_export(exports, threads)], zone=LISBON)
+    assert report.owner == ["Sam Rivera"]  # not Maya Chen, who speaks in every thread
+    assert [m.is_me for m in by_id()["signal:thread-4"].messages] == [False, False]
+
+
+def test_txt_ids_stay_when_the_zone_changes_or_a_contact_is_renamed(exports, tmp_path):
+    t = thread("Maya Chen", 12)
+    t.say("Maya Chen", "boarding")
+    t.say("Sam Rivera", "safe flight")
+    first = write_txt_export(tmp_path / "a", [t])
+    ingest([first], me=["Sam Rivera"], zone=ZoneInfo("Europe/Berlin"))
+    report = ingest([first], me=["Sam Rivera"], zone=LISBON)  # the laptop travelled: only the times change
+    assert report.inputs[0].conversations == {"updated": 1} and len(stored()[0].messages) == 2
+    renamed = thread("Maya C.", 12)  # the same thread, the contact saved under another name since
+    renamed.say("Maya C.", "boarding")
+    renamed.say("Sam Rivera", "safe flight")
+    renamed.say("Maya C.", "landed")
+    ingest([write_txt_export(exports, [renamed])], me=["Sam Rivera"], zone=LISBON)
+    assert [m.text for m in stored()[0].messages] == ["boarding", "safe flight", "landed"]
+
+
+def test_txt_times_in_the_repeated_hour_do_not_run_backwards(exports):
+    t = thread(start=datetime(2025, 10, 26, 1, 40))  # Lisbon goes from 02:00 WEST back to 01:00 WET
+    t.say("Maya Chen", "still out?")  # 01:41 WEST
+    t.at(datetime(2025, 10, 26, 1, 10)).say("Sam Rivera", "on the last train")  # 01:10 WET: the clock went back
+    t.at(datetime(2025, 10, 26, 1, 30)).say("Maya Chen", "text me")
+    t.at(datetime(2025, 10, 26, 2, 5)).say("Sam Rivera", "home")
+    ingest([write_txt_export(exports, [t])], me=["Sam Rivera"], zone=LISBON)
+    assert [m.timestamp for m in stored()[0].messages] == [
+        "2025-10-26T00:41:00.000Z", "2025-10-26T01:10:00.000Z", "2025-10-26T01:30:00.000Z", "2025-10-26T02:05:00.000Z"]
 
 
 def test_txt_and_sigexport_in_one_folder_and_zip(exports):

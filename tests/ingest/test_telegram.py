@@ -75,16 +75,29 @@ def test_one_chat_export_owner_can_be_named_by_user_id(exports):
     assert texts(only()) == [(False, "hi"), (True, "hello")]
 
 
-def test_one_chat_export_without_me_or_with_a_wrong_me_is_a_clear_error(exports):
-    c = chat()
+def test_one_chat_export_of_a_1_1_chat_takes_the_sender_who_is_not_the_contact_as_owner(exports):
+    c = chat()  # a personal chat's id is the contact's user id
     c.message(ANA, "hi")
     c.message(ME, "hello")
-    folder = write_export(exports, [c], single=True)
+    report = ingest([write_export(exports, [c], single=True)])
+    assert texts(only()) == [(False, "hi"), (True, "hello")]
+    assert report.inputs[0].owner_basis == "inferred: the sender of a 1:1 chat who is not its contact"
+    assert {"user5550100", "Sam Rivera"} <= set(report.owner)
+
+
+def test_one_chat_export_of_a_group_without_me_or_with_a_wrong_me_is_a_clear_error(exports):
+    group = chat("Bloc Saturdays", "private_group", 1700000001)
+    group.message(ANA, "hi")
+    group.message(ME, "hello")
+    folder = write_export(exports, [group], single=True)
     with pytest.raises(InputError, match="cannot tell which participant is you") as caught:
         ingest([folder])
     assert "'Ana Costa'" in str(caught.value) and "'Sam Rivera'" in str(caught.value)
+    c = chat()
+    c.message(ANA, "hi")
+    c.message(ME, "hello")
     with pytest.raises(InputError, match=r"none of the owner's names \('Maya'\)"):
-        ingest([folder], me=["Maya"])
+        ingest([write_export(exports / "one", [c], single=True)], me=["Maya"])  # a name given is not overruled
     assert corpus_bytes() == b""
 
 
@@ -162,6 +175,21 @@ def test_old_export_without_unixtime_reads_date_in_the_given_zone_and_says_so(ex
     assert texts(conv) == [(True, "summer time"), (False, "yes")]
     assert conv.messages[0].timestamp == "2025-07-01T08:01:30.000Z"
     assert conv.extra["timezone_assumed"] == "Europe/Lisbon"
+
+
+def test_a_message_without_id_keeps_its_derived_id_in_another_zone(exports):
+    lisbon = ZoneInfo("Europe/Lisbon")
+    c = TelegramChat("Ana Costa", "personal_chat", ANA.id, datetime(2025, 7, 1, 9, 0, tzinfo=lisbon),
+                     export_zone=lisbon, unixtime=False)
+    c.message(ME, "summer time")
+    c.message(ANA, "yes")
+    for record in c.messages:
+        del record["id"]
+    folder = write_export(exports, [c], single=True)
+    ingest([folder], me=["user5550100"], zone=lisbon)
+    report = ingest([folder], me=["user5550100"], zone=ZoneInfo("Europe/Berlin"))  # the laptop travelled
+    assert report.inputs[0].conversations == {"updated": 1}
+    assert texts(only()) == [(True, "summer time"), (False, "yes")]
 
 
 def test_what_nobody_typed_is_left_out_and_counted(exports):
@@ -344,6 +372,19 @@ def test_malformed_message_is_skipped_or_fatal_with_strict(exports):
                                         "malformed: text is neither a string nor a list": 1}
 
 
+def test_a_chat_whose_messages_is_an_object_is_counted_not_lost(exports):
+    c = chat()
+    c.message(ME, "kept")
+    odd = {"name": "Bloc Saturdays", "type": "private_group", "id": 1700000001,
+           "messages": {"1": {"id": 1, "type": "message", "from": "Sam Rivera", "text": "lost"}}}
+    folder = full_export(exports, [c, odd])
+    with pytest.raises(InputError, match=r"chat 'Bloc Saturdays' \(1700000001\): messages is not an array"):
+        ingest([folder], strict=True)
+    report = ingest([folder])
+    assert texts(only()) == [(True, "kept")]
+    assert report.inputs[0].dropped == {"malformed: messages is not an array": 1}
+
+
 def test_reingest_adds_nothing_and_a_later_one_chat_export_adds_only_the_new(exports, tmp_path):
     c = chat()
     c.message(ANA, "hi")
@@ -387,5 +428,6 @@ def test_write_sample_renders_the_persona_with_its_quirks(exports):
     assert landlord.messages[1].text == "noted, thank you. 🙂" and landlord.messages[1].extra == {"edited": True}
     assert (True, "trail map: https://example.com/trails/sintra — Saturday 9:00?") in texts(landlord)
     assert (True, "the shared account key is <api-key>") in texts(landlord)
-    assert any(m.extra.get("reply_to") == landlord.messages[0].id for m in landlord.messages)
+    (reply,) = [m for m in landlord.messages if "reply_to" in m.extra]
+    assert (reply.is_me, reply.text, reply.extra["reply_to"]) == (True, "yes, that one", landlord.messages[0].id)
     assert ("Deleted Account", False) in [(m.speaker, m.is_me) for m in chats["Bloc Saturdays"].messages]

@@ -156,6 +156,40 @@ def test_ambiguous_chat_takes_the_date_order_of_another_chat_from_the_same_phone
     assert by_title(RUI).extra["date_order"] == "D/M/Y"
 
 
+def test_two_digit_year_first_is_read_as_year_when_the_days_tell(exports):
+    yy_mm_dd = Style(order="YMD", year_digits=2)  # "25/01/30": a first field over 12, like a day
+    c = chat(style=yy_mm_dd, start=datetime(2025, 1, 30, 10, 0))
+    c.say(ANA, "end of the month")
+    c.say(SAM, "new month", at=datetime(2025, 2, 2, 10, 0))  # the last field goes down: it is a day
+    assert c.text().startswith("25/01/30, 10:00 - ")
+    run(c.write_txt(exports))
+    conv = only()
+    assert [m.timestamp for m in conv.messages] == ["2025-01-30T09:00:00.000Z", "2025-02-02T09:00:00.000Z"]
+    assert conv.extra["date_order"] == "Y/M/D (two-digit year first: the last field goes down like a day)"
+
+
+def test_a_file_that_could_be_yy_mm_dd_says_so(exports):
+    c = chat(style=Style(year_digits=2))  # "16/01/25" on one day: 16 Jan 2025, or 25 Jan 2016?
+    c.say(ANA, "hi")
+    c.say(SAM, "hi")
+    run(c.write_txt(exports))
+    conv = only()
+    assert conv.messages[0].timestamp == "2025-01-16T20:05:00.000Z"
+    assert conv.extra["date_order"] == "D/M/Y (could also be YY/MM/DD: the dates cannot tell)"
+
+
+@pytest.mark.parametrize("style", [ANDROID, IOS], ids=["android", "iphone"])
+def test_the_hour_repeated_when_clocks_go_back_does_not_run_backwards(exports, style):
+    c = chat(style=style)  # Berlin goes from 03:00 CEST back to 02:00 CET on 27 October 2024
+    c.say(ANA, "still out?", at=datetime(2024, 10, 27, 2, 50))
+    c.say(SAM, "on the last train", at=datetime(2024, 10, 27, 2, 10))  # the clock went back
+    c.say(ANA, "text me when home", at=datetime(2024, 10, 27, 2, 30))
+    c.say(SAM, "home", at=datetime(2024, 10, 27, 3, 5))
+    run(c.write_txt(exports, "chat.txt"))
+    assert [m.timestamp for m in only().messages] == [
+        "2024-10-27T00:50:00.000Z", "2024-10-27T01:10:00.000Z", "2024-10-27T01:30:00.000Z", "2024-10-27T02:05:00.000Z"]
+
+
 LOCALE_STYLES = {
     "german dots, 2-digit year": GERMAN,
     "spanish p. m. with nbsp": SPANISH,
@@ -239,6 +273,18 @@ def test_names_containing_colon_space(exports):
         ("Dr: Who", False, "hello"), ("Dr: Who", False, "note: bring rope"),
         (ANA, False, "Re: saturday"), (SAM, True, "ok"),
     ]
+
+
+def test_a_members_only_message_with_an_event_word_is_a_message(exports):
+    c = chat("Bloc")
+    c.say(RUI, "I added the route to the doc")  # each the speaker's only line: no count to go by
+    c.say("Tomás Ferreira", "ok I left")
+    c.say(SAM, "thanks")
+    run(c.write_txt(exports))
+    conv = only()
+    assert texts(conv) == [(RUI, False, "I added the route to the doc"), ("Tomás Ferreira", False, "ok I left"),
+                           (SAM, True, "thanks")]
+    assert conv.skipped == {}
 
 
 # --------------------------------------------------------------------------------- markers
@@ -375,6 +421,38 @@ def test_unpacked_iphone_folder_takes_the_folder_name(exports):
     assert report.inputs[0].conversations == {"unchanged": 1}
 
 
+@pytest.mark.parametrize("given", [".", "_chat.txt"])
+def test_a_relative_path_or_dot_takes_the_real_folder_name(exports, monkeypatch, given):
+    c = chat(style=IOS)
+    c.say(ANA, "hi")
+    c.say(SAM, "hi")
+    folder = exports / "WhatsApp Chat - Ana Lopes"
+    write_chat(folder / "_chat.txt", c.lines, IOS, ANA)
+    monkeypatch.chdir(folder)
+    run(Path(given))
+    assert (only().id, only().title) == ("whatsapp:ana lopes", ANA)
+
+
+def test_a_file_whose_name_gives_no_chat_name_takes_it_from_the_first_iphone_system_line(exports):
+    c = chat(style=IOS)
+    c.encryption_notice()  # written under the chat's name: "[…] Ana Lopes: \u200eMessages and calls…"
+    c.say(SAM, "hi")
+    c.say(RUI, "hello")
+    run(c.write_txt(exports, "(1).txt"))
+    assert (only().id, only().title) == ("whatsapp:ana lopes", ANA)
+
+
+def test_a_chat_with_no_name_anywhere_is_an_error_not_an_empty_id(exports):
+    c = chat()  # Android: no system line carries the chat's name
+    c.say(ANA, "hi")
+    c.say(SAM, "hi")
+    target = c.write_zip(exports, "(2).zip")  # the copy suffix is all the zip's name holds
+    before = corpus_bytes()
+    with pytest.raises(InputError, match="cannot tell which chat this is: keep the export's file name"):
+        run(target)
+    assert corpus_bytes() == before
+
+
 def test_source_forcing_reads_any_file_name_and_rejects_other_text(exports, tmp_path):
     c = chat()
     c.say(ANA, "hi")
@@ -486,6 +564,61 @@ def test_updated_export_that_dropped_the_oldest_messages_loses_nothing(exports, 
     assert report.inputs[0].conversations == {"unchanged": 1}
 
 
+def test_the_same_export_in_another_time_zone_adds_no_message(exports):
+    c = chat()
+    c.say(ANA, "boarding")
+    c.say(SAM, "safe flight")
+    c.say(SAM, "safe flight")  # a repeat in the same minute stays two messages
+    path = c.write_txt(exports)
+    run(path, zone=ZoneInfo("Europe/Berlin"))
+    ids = [m.id for m in only().messages]
+    report = run(path, zone=ZoneInfo("Europe/Lisbon"))  # the laptop travelled
+    # The times are read again in the new zone (so the stored record changes), the messages are the same.
+    assert report.inputs[0].conversations == {"updated": 1}
+    assert [m.id for m in only().messages] == ids and len(set(ids)) == 3
+    assert only().messages[0].timestamp == "2025-01-16T21:05:00.000Z"  # Lisbon is UTC in January
+
+
+def test_a_contact_renamed_between_two_exports_adds_no_message(exports, tmp_path):
+    before, after = chat("Bloc"), chat("Bloc")
+    for c, ana in ((before, ANA), (after, "Ana L.")):  # saved under another name on the phone since
+        c.say(ana, "who's in saturday?")
+        c.say(SAM, "in")
+        c.say(RUI, "in")
+    after.say(SAM, "10h then")
+    run(before.write_txt(tmp_path / "january"))
+    report = run(after.write_txt(tmp_path / "march"))
+    assert report.inputs[0].conversations == {"updated": 1}
+    assert [m.text for m in only().messages] == ["who's in saturday?", "in", "in", "10h then"]
+
+
+def test_chats_past_the_memory_budget_are_read_again_with_the_same_result(exports, monkeypatch):
+    for name in (ANA, RUI):
+        c = chat(name)
+        c.say(name, "hi")
+        c.say(SAM, f"hi {name}")
+        c.write_txt(exports)
+
+    class Bar:
+        total = done = 0
+
+        def start(self, description, total):
+            self.total = total
+
+        def advance(self, amount):
+            self.done += amount
+
+        def finish(self):
+            pass
+
+    run(exports, corpus_name="kept", me=[])
+    monkeypatch.setattr("notme.ingest.sources.whatsapp._KEEP_BYTES", 0)
+    bar = Bar()
+    run(exports, corpus_name="read-again", me=[], progress=bar)
+    assert [c.to_dict() for c in stored("read-again")] == [c.to_dict() for c in stored("kept")]
+    assert bar.done == bar.total > 0  # the second read is not counted twice
+
+
 def test_long_export_is_read_whole(exports):
     path = write_chat(exports / "WhatsApp Chat with Ana Lopes.txt",
                       synthetic_messages(20_000, [ANA, SAM], T0, seed=7), ANDROID, ANA)
@@ -498,7 +631,7 @@ def test_long_export_is_read_whole(exports):
 # ------------------------------------------------------------------------------------- owner
 
 
-def test_owner_is_inferred_as_the_name_in_every_one_to_one_chat(exports):
+def test_owner_is_inferred_as_the_other_speaker_of_the_chats_named_after_their_contact(exports):
     with_ana = chat(ANA, style=IOS)
     with_ana.say(ANA, "hi")
     with_ana.say(SAM, "hi ana")
@@ -513,10 +646,37 @@ def test_owner_is_inferred_as_the_name_in_every_one_to_one_chat(exports):
     group.say("Tomás Ferreira", "in")
     group.write_txt(exports)
     report = run(exports, me=[])
-    assert report.inputs[0].owner_basis == "inferred: the name in every 1:1 chat"
+    assert report.inputs[0].owner_basis == "inferred: the other speaker of a chat named after its contact"
     assert report.owner == [SAM]
     assert texts(by_title(ANA)) == [(ANA, False, "hi"), (SAM, True, "hi ana")]
     assert [m.is_me for m in by_title("Bloc").messages] == [False, False, False]
+
+
+def test_a_two_person_group_does_not_make_a_contact_the_owner(exports):
+    with_ana = chat("Ana")
+    with_ana.say("Ana", "hi")
+    with_ana.say("Sam", "yo")
+    with_ana.write_txt(exports)
+    climbing = chat("Climbing")  # a group whose event lines are gone: two speakers, like a 1:1 chat
+    climbing.say("Ana", "saturday?")
+    climbing.say("Rui", "in")
+    climbing.write_txt(exports)
+    report = run(exports, me=[])
+    assert report.owner == ["Sam"]
+    assert [m.is_me for m in by_title("Climbing").messages] == [False, False]
+
+
+def test_chat_names_and_you_deleted_this_message_that_disagree_decide_nothing(exports):
+    with_ana = chat(ANA)
+    with_ana.say(ANA, "hi")
+    with_ana.say(SAM, "hi ana")
+    with_ana.write_txt(exports)
+    other = chat("Bloc")
+    other.deleted(RUI, mine=True)  # "You deleted this message" under another name: something is off
+    other.say(RUI, "in")
+    other.write_txt(exports)
+    with pytest.raises(InputError, match="cannot tell which participant is you; pass --me"):
+        run(exports, me=[])
 
 
 def test_owner_is_inferred_from_you_deleted_this_message(exports):
@@ -524,7 +684,7 @@ def test_owner_is_inferred_from_you_deleted_this_message(exports):
     c.say(ANA, "hi")
     c.deleted(SAM, mine=True)
     c.say(SAM, "wrong chat, sorry")
-    report = run(c.write_txt(exports), me=[])
+    report = run(c.write_txt(exports, "export.txt"), me=[])  # renamed: no chat is named after its contact
     assert report.inputs[0].owner_basis == "inferred: the author of 'You deleted this message'"
     assert texts(only()) == [(ANA, False, "hi"), (SAM, True, "wrong chat, sorry")]
 
@@ -577,7 +737,8 @@ def test_write_sample_renders_contacts_and_groups_with_quirks(exports):
     assert report.inputs[0].conversations == {"added": 3}
     assert report.inputs[0].scrubbed == {"api_key": 1}
     ana = by_title(ANA)
-    assert any("<api-key>" in m.text for m in ana.messages)
+    assert [(m.speaker, m.is_me, m.text) for m in ana.messages if "<api-key>" in m.text] == [
+        (SAM, True, "the wifi box wants an api key, use <api-key>")]
     assert ana.skipped == {"system line": 2, "media placeholder": 1, "deleted message": 1}
     assert [m.text for m in ana.messages if m.extra.get("edited")] == ["me 1"]
     assert "list for the weekend:\n- chalk\n- tape\n\n- the good snacks" in [m.text for m in ana.messages]

@@ -17,9 +17,10 @@ from typing import Any
 
 from notme.corpus.schema import Conversation, Message
 from notme.corpus.timestamps import from_unix
-from notme.ingest.base import IngestContext, Ingester
+from notme.errors import InputError
+from notme.ingest.base import IngestContext, Ingester, walk_to_root
 from notme.ingest.inputs import InputTree, basename
-from notme.ingest.jsonstream import array_items, load_small, root_char
+from notme.ingest.jsonstream import array_items, load_small, root_char, top_level_values
 
 _CONVERSATION_FILE = re.compile(r"^conversations(?:-\d+)?\.json$")
 _FEEDBACK_FILE = "message_feedback.json"
@@ -34,6 +35,7 @@ _COMPANION_FOLDERS = ("dalle-generations/", "textdocs/", "user-", "audio/")
 # Citation markers in assistant text: \ue200cite\ue202turn0search3\ue201 and 【12†source】.
 _CITATION = re.compile(r"[ \t]*(?:\ue200[^\ue201]*\ue201|【[^】]{0,40}†[^】]{0,40}】)")
 
+_TEXT_TYPES = ("text", "multimodal_text")  # the only content types whose text is a message's
 _TOOL_OUTPUT_TYPES = {"execution_output", "tether_browsing_display", "tether_quote", "sonic_webpage",
                       "system_error", "computer_output", "super_widget", "app_pairing_content"}
 
@@ -78,22 +80,42 @@ class ChatGPT(Ingester):
 
     def read(self, tree: InputTree, entries: list[str], ctx: IngestContext) -> Iterator[Conversation]:
         ctx.owner_basis = "the user role"
-        read = [n for n in entries if _CONVERSATION_FILE.match(basename(n)) or basename(n) == _FEEDBACK_FILE]
-        tree.pass_over([n for n in entries if n not in read])
+        conversation_files = sorted(n for n in entries if _CONVERSATION_FILE.match(basename(n)))
+        if not conversation_files and tree.kind == "file":
+            conversation_files = list(entries)  # --source chatgpt on a file of another name
+        feedback_files = [n for n in entries if basename(n) == _FEEDBACK_FILE]
+        tree.pass_over([n for n in entries if n not in conversation_files and n not in feedback_files])
         feedback: dict[str, str] = {}
-        for name in entries:
-            if basename(name) == _FEEDBACK_FILE:
-                feedback |= self._read_feedback(tree, name, ctx)
-        for name in sorted(n for n in entries if _CONVERSATION_FILE.match(basename(n))):
+        for name in feedback_files:
+            feedback |= self._read_feedback(tree, name, ctx)
+        for name in conversation_files:
             display = tree.display(name)
-            with tree.open(name) as stream:
-                prefix = "conversations.item" if root_char(stream) == "{" else "item"
-                for index, item in enumerate(array_items(stream, display, prefix, "conversation"), 1):
-                    conversation = None
-                    with ctx.guard(display, f"conversation {index}"):
-                        conversation = self._conversation(item, index, display, feedback, ctx)
-                    if conversation is not None:
-                        yield conversation
+            for index, item in enumerate(self._items(tree, name, display), 1):
+                conversation = ctx.guarded(display, f"conversation {index}", self._conversation, item, index,
+                                           display, feedback, ctx)
+                if conversation is not None:
+                    yield conversation
+
+    @staticmethod
+    def _items(tree: InputTree, name: str, display: str) -> Iterator[Any]:
+        """The conversations of one file: a bare array's items or those of the `conversations` wrapper,
+        else the root object itself when it is one conversation saved alone (as browser "export this
+        chat" tools write it). An object that is neither is an error, never zero in silence."""
+        found = False
+        with tree.open(name) as stream:
+            wrapped = root_char(stream) == "{"
+            for item in array_items(stream, display, "conversations.item" if wrapped else "item", "conversation"):
+                found = True
+                yield item
+        if not wrapped or found:
+            return
+        with tree.open(name) as stream:  # read again, whole: it holds one conversation at most
+            document = next((value for _, value in top_level_values(stream, display, "object")), None)
+        if isinstance(document, dict) and isinstance(document.get("conversations"), list):
+            return  # an account without conversations
+        if not (isinstance(document, dict) and "mapping" in document):
+            raise InputError(display, 'neither a "conversations" list nor one conversation (no "mapping")')
+        yield document
 
     def _read_feedback(self, tree: InputTree, name: str, ctx: IngestContext) -> dict[str, str]:
         with tree.open(name) as stream:
@@ -151,22 +173,24 @@ class ChatGPT(Ingester):
     def _active_path(mapping: dict[str, Any], current: Any) -> list[str] | None:
         if not isinstance(current, str) or current not in mapping:
             return None
-        path, seen, node_id = [], set(), current
-        while isinstance(node_id, str) and node_id in mapping and node_id not in seen:
-            seen.add(node_id)
-            path.append(node_id)
+
+        def parent_of(node_id: str) -> str | None:
             node = mapping[node_id]
-            node_id = node.get("parent") if isinstance(node, dict) else None
-        path.reverse()
-        return path
+            parent = node.get("parent") if isinstance(node, dict) else None
+            return parent if isinstance(parent, str) and parent in mapping else None
+
+        return walk_to_root(current, parent_of)
 
     @staticmethod
     def _visible(message: Any) -> bool:
+        """A user or assistant message with text. Also asked of nodes off the active branch, so any
+        shape must give an answer: an odd node there must not cost the conversation."""
         if not isinstance(message, dict):
             return False
-        role = (message.get("author") or {}).get("role")
-        content_type = (message.get("content") or {}).get("content_type")
-        return role in ("user", "assistant") and content_type in ("text", "multimodal_text")
+        author, content = message.get("author"), message.get("content")
+        if not isinstance(author, dict) or not isinstance(content, dict):
+            return False
+        return author.get("role") in ("user", "assistant") and content.get("content_type") in _TEXT_TYPES
 
     def _message(self, mapping: dict[str, Any], node_id: str, conversation: Conversation,
                  feedback: dict[str, str]) -> Message | None:
@@ -220,7 +244,7 @@ class ChatGPT(Ingester):
             return "hidden message"
         if role == "system":
             return "system message"
-        if role in ("tool", "function") or content_type in _TOOL_OUTPUT_TYPES:
+        if role in ("tool", "function") or (isinstance(content_type, str) and content_type in _TOOL_OUTPUT_TYPES):
             return "tool output"
         if role == "assistant" and message.get("recipient") not in (None, "all"):
             return "tool call"
@@ -238,8 +262,9 @@ class ChatGPT(Ingester):
         parent = mapping.get(node.get("parent")) if isinstance(node.get("parent"), str) else None
         if not isinstance(parent, dict):
             return []
+        children = parent.get("children")
         versions = []
-        for sibling_id in parent.get("children") or []:
+        for sibling_id in children if isinstance(children, list) else []:
             sibling = mapping.get(sibling_id) if isinstance(sibling_id, str) else None
             if sibling_id == node_id or not isinstance(sibling, dict):
                 continue
@@ -252,22 +277,23 @@ class ChatGPT(Ingester):
 
 
 def _text_of(content: dict[str, Any]) -> str | None:
-    """The typed text of a message; None for a content type with no text we know how to read."""
+    """The typed text of a message; None for a content type with no text we know how to read. Only
+    `text` and `multimodal_text` are read: the `text` of other types (pasted documents, canvases,
+    types added later) is not what the owner typed in the chat."""
     parts = content.get("parts")
-    if isinstance(parts, list):
-        texts = []
-        for part in parts:
-            if isinstance(part, str):
-                texts.append(part)
-            elif isinstance(part, dict) and part.get("content_type") == "audio_transcription":
-                texts.append(str(part.get("text") or ""))
-        return "\n".join(t for t in texts if t)
-    if isinstance(content.get("text"), str):
-        return content["text"]
-    return None
+    if content.get("content_type") not in _TEXT_TYPES or not isinstance(parts, list):
+        return None
+    texts = []
+    for part in parts:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and part.get("content_type") == "audio_transcription":
+            texts.append(str(part.get("text") or ""))
+    return "\n".join(t for t in texts if t)
 
 
 def _has_attachment(message: dict[str, Any]) -> bool:
-    parts = (message.get("content") or {}).get("parts")
+    content = message.get("content") if isinstance(message.get("content"), dict) else {}
+    parts = content.get("parts") if isinstance(content.get("parts"), list) else []
     metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
-    return bool(metadata.get("attachments")) or any(isinstance(p, dict) for p in parts or [])
+    return bool(metadata.get("attachments")) or any(isinstance(p, dict) for p in parts)

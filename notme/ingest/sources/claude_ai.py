@@ -6,7 +6,9 @@ Newer exports are trees: every message has `parent_message_uuid` (roots point at
 and the conversation names its `current_leaf_message_uuid`; the active branch is the parent chain
 from that leaf (or from the newest leaf when it is missing). Sibling versions of an active message
 (regenerated answers, edited prompts) are kept on it as `alternatives`; the other messages off the
-branch are counted as abandoned. Legacy exports have no parent links: array order is the order.
+branch are counted as abandoned. In a tree, a message without a parent uuid follows the message
+before it in the array. Legacy exports have no parent links (no key, or `null` on every message):
+array order is the order.
 
 Left out and counted: thinking, tool calls and tool results (artifacts, web search), human turns
 that are only pasted text (`attachments[].extracted_content` — pasted material, not the owner's
@@ -23,9 +25,10 @@ from typing import Any
 
 from notme.corpus.schema import Conversation, Message
 from notme.corpus.timestamps import from_iso
-from notme.ingest.base import IngestContext, Ingester
+from notme.errors import InputError
+from notme.ingest.base import IngestContext, Ingester, walk_to_root
 from notme.ingest.inputs import InputTree, basename
-from notme.ingest.jsonstream import array_items
+from notme.ingest.jsonstream import array_items, root_char, top_level_values
 
 _CONVERSATION_FILE = "conversations.json"
 _BESIDE = ("users.json", "projects.json")
@@ -38,10 +41,24 @@ _SKIPPED_BLOCKS = {"thinking": "reasoning", "redacted_thinking": "reasoning", "t
 _SPEAKERS = {"human": "me", "assistant": "Claude"}
 
 
-def _parent(message: dict[str, Any]) -> str:
-    """The parent uuid; roots (sentinel, null or missing parent) share the sentinel."""
+def _parent_link(message: dict[str, Any]) -> str | None:
     parent = message.get("parent_message_uuid")
-    return parent if isinstance(parent, str) and parent else SENTINEL_PARENT
+    return parent if isinstance(parent, str) and parent else None
+
+
+def _parents(messages: list[dict[str, Any]]) -> dict[str, str] | None:
+    """Each message's parent uuid, or None for a flat export. Only a string parent makes the export a
+    tree: a flat one may carry the key with `null` everywhere, and reading those as roots would keep
+    only its newest message. In a tree, a message without a parent follows the one before it in the
+    array; the first is a root (the sentinel)."""
+    if not any(_parent_link(m) for m in messages):
+        return None
+    parents: dict[str, str] = {}
+    previous = SENTINEL_PARENT
+    for message in messages:
+        parents.setdefault(message["uuid"], _parent_link(message) or previous)  # a repeated uuid: the first
+        previous = message["uuid"]
+    return parents
 
 
 class ClaudeAI(Ingester):
@@ -77,13 +94,25 @@ class ClaudeAI(Ingester):
         # Batches of one account may repeat a conversation: the same id, merged by the store.
         for name in sorted(n for n in entries if basename(n) not in _BESIDE):
             display = tree.display(name)
-            with tree.open(name) as stream:
-                for index, item in enumerate(array_items(stream, display, "item", "conversation"), 1):
-                    conversation = None
-                    with ctx.guard(display, f"conversation {index}"):
-                        conversation = self._conversation(item, index, display, ctx)
-                    if conversation is not None:
-                        yield conversation
+            for index, item in enumerate(self._items(tree, name, display), 1):
+                conversation = ctx.guarded(display, f"conversation {index}", self._conversation, item, index,
+                                           display, ctx)
+                if conversation is not None:
+                    yield conversation
+
+    @staticmethod
+    def _items(tree: InputTree, name: str, display: str) -> Iterator[Any]:
+        """The conversations of one file: the array's items, or the root object itself when it is one
+        conversation saved alone (as browser "export this chat" tools write it). An object that is not
+        a conversation is an error, never zero in silence."""
+        with tree.open(name) as stream:
+            if root_char(stream) != "{":
+                yield from array_items(stream, display, "item", "conversation")
+                return
+            document = next((value for _, value in top_level_values(stream, display, "object")), None)
+        if not (isinstance(document, dict) and "chat_messages" in document):
+            raise InputError(display, 'neither a list of conversations nor one conversation (no "chat_messages")')
+        yield document
 
     def _conversation(self, item: Any, index: int, display: str, ctx: IngestContext) -> Conversation | None:
         where = f"conversation {index}"
@@ -109,8 +138,10 @@ class ClaudeAI(Ingester):
                 messages.append(raw)
             else:
                 conversation.skipped["malformed message"] += 1
-        if any("parent_message_uuid" in m for m in messages):
-            path, alternatives = self._active_branch(messages, item.get("current_leaf_message_uuid"), conversation)
+        parents = _parents(messages)
+        if parents is not None:
+            path, alternatives = self._active_branch(messages, parents, item.get("current_leaf_message_uuid"),
+                                                     conversation)
         else:
             path, alternatives = messages, {}  # a legacy flat export: array order is the conversation
         last_time = from_iso(item.get("created_at"))
@@ -125,7 +156,7 @@ class ClaudeAI(Ingester):
             conversation.messages.append(message)
         return conversation
 
-    def _active_branch(self, messages: list[dict[str, Any]], current_leaf: Any,
+    def _active_branch(self, messages: list[dict[str, Any]], parents: dict[str, str], current_leaf: Any,
                        conversation: Conversation) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
         """The parent chain from the current leaf, root first, and the sibling versions per message."""
         by_uuid: dict[str, dict[str, Any]] = {}
@@ -135,29 +166,22 @@ class ClaudeAI(Ingester):
                 conversation.skipped["repeated message"] += 1
                 continue
             by_uuid[message["uuid"]] = message
-            children[_parent(message)].append(message)
+            children[parents[message["uuid"]]].append(message)
         if not (isinstance(current_leaf, str) and current_leaf in by_uuid):
             # No leaf named (or a dangling one): the newest message nobody answered; a later one wins ties.
             leaves = [(from_iso(m.get("created_at")) or "", i, m["uuid"]) for i, m in enumerate(by_uuid.values())
                       if m["uuid"] not in children]
-            if not leaves:  # no messages, or every one is some message's parent (a loop)
+            if not leaves:  # every message is some message's parent (a loop)
                 leaves = [("", i, uuid) for i, uuid in enumerate(by_uuid)]
-            if not leaves:
-                return [], {}
             current_leaf = max(leaves)[2]
             conversation.extra["leaf_guessed"] = True
-        path: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        node_id = current_leaf
-        while node_id in by_uuid and node_id not in seen:  # a loop in a broken export ends here
-            seen.add(node_id)
-            path.append(by_uuid[node_id])
-            node_id = _parent(by_uuid[node_id])
-        path.reverse()
+        ids = walk_to_root(current_leaf, lambda uuid: parents[uuid] if parents[uuid] in by_uuid else None)
+        path = [by_uuid[uuid] for uuid in ids]
+        seen = set(ids)
         alternatives: dict[str, list[str]] = {}
         for message in path:
             versions = []
-            for sibling in children[_parent(message)]:
+            for sibling in children[parents[message["uuid"]]]:
                 if sibling["uuid"] in seen or sibling.get("sender") != message.get("sender"):
                     continue
                 text = self._text(sibling, None)
@@ -172,7 +196,7 @@ class ClaudeAI(Ingester):
 
     def _message(self, raw: dict[str, Any], conversation: Conversation) -> Message | None:
         sender = raw.get("sender")
-        if sender not in _SPEAKERS:
+        if not isinstance(sender, str) or sender not in _SPEAKERS:  # str first: a list is unhashable
             conversation.skipped[f"unknown sender ({sender})"] += 1
             return None
         text = self._text(raw, conversation)

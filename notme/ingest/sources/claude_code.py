@@ -2,7 +2,9 @@
 entry per line, append-only. Accepts the projects folder, one project folder or one session file.
 
 A session is a chain of entries (`uuid` → `parentUuid`); rewinds leave sibling branches in the file,
-and the active chain is the one ending at the last entry written. A compaction restarts the chain
+and the active chain is the one ending at the last user or assistant entry written (harness entries
+after it, which may start a chain of their own, are not the conversation). Every entry with a uuid
+is a link of the chain, of a known type or not. A compaction restarts the chain
 (`parentUuid: null`) with `logicalParentUuid` pointing back, which is followed. `--resume` copies
 the history into a new file with the same uuids, so the conversation id is the uuid of the chain's
 root: the original and the resumed file are one conversation (the chain that ends latest is kept;
@@ -28,13 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from notme.corpus.schema import Conversation, Message
+from notme.corpus.text import short_title
 from notme.corpus.timestamps import from_iso
 from notme.errors import InputError
-from notme.ingest.base import IngestContext, Ingester
+from notme.ingest.base import IngestContext, Ingester, walk_to_root
 from notme.ingest.inputs import InputTree, basename
 from notme.ingest.jsonstream import json_lines
 
-# Entry types Claude Code writes; anything else is a newer type, skipped and counted.
+# Entry types Claude Code writes; anything else is a newer type, counted (and kept as a chain link).
 KNOWN_TYPES = frozenset({
     "user", "assistant", "system", "summary", "ai-title", "file-history-snapshot", "queue-operation",
     "attachment", "progress", "agent-setting", "pr-link", "turn_end",
@@ -50,8 +53,8 @@ _HARNESS_TAGS = (
 _TAG = re.compile(r"<(" + "|".join(re.escape(t) for t in _HARNESS_TAGS) + r")>(.*?)</\1>", re.DOTALL)
 _INTERRUPTS = frozenset({"[Request interrupted by user]", "[Request interrupted by user for tool use]"})
 _CONTINUED = "This session is being continued from a previous conversation"
-_IMAGE_PLACEHOLDER = re.compile(r"\[Image #\d+\]")
-_TITLE_LENGTH = 60
+# Where a pasted image sat in the prompt: "[Image #1] what's wrong here?".
+_IMAGE_PLACEHOLDER = re.compile(r"[ \t]*\[Image #\d+\]")
 
 
 @dataclass(slots=True)
@@ -70,7 +73,7 @@ class _Node:
 
 @dataclass
 class _Session:
-    """What one session file adds to its folder: its last chain entry, titles, steering messages."""
+    """What one session file adds to its folder: its last message entry, titles, steering messages."""
 
     display: str
     order: int
@@ -97,19 +100,13 @@ def looks_like_session(head: str) -> bool:
             entry = json.loads(line)
         except ValueError:
             continue
-        if (isinstance(entry, dict) and entry.get("type") in KNOWN_TYPES
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        # str first: `"type": []` is unhashable, and one odd line must not hide the file.
+        if (isinstance(kind, str) and kind in KNOWN_TYPES
                 and any(isinstance(entry.get(k), str) for k in _ENVELOPE_KEYS)):
             return True
     # A first line longer than the head (a huge paste): judge by its keys.
     return head.startswith("{") and '"sessionId"' in head and '"parentUuid"' in head
-
-
-def _short_title(text: str) -> str:
-    line = text.strip().split("\n", 1)[0].strip()
-    if len(line) <= _TITLE_LENGTH:
-        return line
-    cut = line[:_TITLE_LENGTH].rsplit(" ", 1)[0] or line[:_TITLE_LENGTH]
-    return cut.rstrip(" ,.;:") + "…"
 
 
 def person_text(text: str) -> tuple[str | None, str | None]:
@@ -137,7 +134,8 @@ def person_text(text: str) -> tuple[str | None, str | None]:
         return None, "harness text"
     if rest in _INTERRUPTS:
         return None, "interrupt marker"
-    if not _IMAGE_PLACEHOLDER.sub("", rest).strip():
+    rest = _IMAGE_PLACEHOLDER.sub("", rest).strip()  # the image itself is never kept
+    if not rest:
         return None, "image only"
     return rest, None
 
@@ -221,8 +219,11 @@ class _Folder:
             session.skipped["malformed entry"] += 1
             return
         kind = entry.get("type")
-        if kind not in KNOWN_TYPES:
+        if not isinstance(kind, str) or kind not in KNOWN_TYPES:  # str first: a list is unhashable
             session.skipped[f"unknown entry ({kind})"] += 1
+            # Still a link: the entries after it name it as their parent, and dropping it would cut
+            # the chain there (the earlier messages would look abandoned, the conversation id change).
+            self._link(entry, "", session)
             return
         if kind == "summary":
             if isinstance(entry.get("leafUuid"), str) and isinstance(entry.get("summary"), str):
@@ -239,6 +240,10 @@ class _Folder:
                 if text:
                     session.queued.append((from_iso(entry.get("timestamp")), text))
             return
+        self._link(entry, kind, session)
+
+    def _link(self, entry: dict[str, Any], kind: str, session: _Session) -> None:
+        """Store a chain entry (`kind` "" for one of an unknown type: structure only)."""
         uuid = entry.get("uuid")
         if not isinstance(uuid, str) or not uuid:
             if kind in ("user", "assistant"):
@@ -248,14 +253,16 @@ class _Folder:
             if kind in ("user", "assistant"):
                 session.skipped["sidechain (sub-agent)"] += 1
             return
-        session.leaf = uuid
+        if uuid not in self.nodes:
+            node = self._node(entry, kind, uuid)
+            self.nodes[uuid] = node
+            if node.parent:
+                self.children[node.parent].append(uuid)
         session.uuids.append(uuid)
-        if uuid in self.nodes:
-            return
-        node = self._node(entry, kind, uuid)
-        self.nodes[uuid] = node
-        if node.parent:
-            self.children[node.parent].append(uuid)
+        # The leaf is the last message, never a harness entry after it (a trailing `system` line with
+        # no parent would make the chain that line alone), and only once its node is stored.
+        if kind in ("user", "assistant"):
+            session.leaf = uuid
 
     def _node(self, entry: dict[str, Any], kind: str, uuid: str) -> _Node:
         parent = entry.get("parentUuid") if isinstance(entry.get("parentUuid"), str) else None
@@ -332,13 +339,11 @@ class _Folder:
         node.skipped = tuple(skipped)
 
     def _chain(self, leaf: str) -> list[_Node]:
-        chain, seen, node_id = [], set(), leaf
-        while node_id in self.nodes and node_id not in seen:  # a loop in a broken log ends here
-            seen.add(node_id)
-            chain.append(self.nodes[node_id])
-            node_id = self.nodes[node_id].parent
-        chain.reverse()
-        return chain
+        def parent_of(uuid: str) -> str | None:
+            parent = self.nodes[uuid].parent
+            return parent if parent in self.nodes else None
+
+        return [self.nodes[uuid] for uuid in walk_to_root(leaf, parent_of)]
 
     def _conversation(self, root: str, sessions: list[tuple[_Session, list[_Node]]]) -> Conversation:
         # Several files share a root when one resumed (copied) another: the newest leaf is the live one.
@@ -419,5 +424,4 @@ class _Folder:
         for node in reversed(chain):
             if node.uuid in self.summaries:
                 return self.summaries[node.uuid]
-        first = next((m.text for m in conversation.messages if m.is_me), "")
-        return _short_title(first)
+        return short_title(next((m.text for m in conversation.messages if m.is_me), ""))

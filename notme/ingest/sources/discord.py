@@ -2,10 +2,11 @@
 split into `… [part N].json` files with `--partition`; a folder of them, or a zip.
 
 Every file of one channel (its parts, or two exports of it) becomes one conversation,
-`discord:<channel id>`, with each message once. DMs have guild id "0" ("@me" in older builds) and
-are 1:1 unless a third person speaks (a group DM); server channels and threads are groups.
-Nothing in the export says who the owner is: it is the author `--me` names (username, display
-name / nickname, `name#1234`, or the numeric id).
+`discord:<channel id>`, with each message once (the copy edited last, else the one exported last),
+in snowflake-id order. DMs have guild id "0" ("@me" in older builds) and are 1:1 unless a third
+person speaks (a group DM); server channels and threads are groups. Nothing in the export says who
+the owner is: it is the author `--me` names by numeric id, username or `name#1234`; a display name /
+nickname (free-form, not unique) only when none of those matched and one author alone carries it.
 
 Kept: `Default` and `Reply` messages by people. Left out and counted: every other message type
 (joins, pins, calls, thread and name changes: "system message"), bot and webhook messages ("bot
@@ -20,13 +21,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 import ijson
 
-from notme.corpus.schema import Conversation, Message
-from notme.corpus.timestamps import from_iso
+from notme.corpus.schema import Conversation, Message, derived_message_id
+from notme.corpus.timestamps import from_iso, from_local_iso
 from notme.errors import InputError
 from notme.ingest.base import IngestContext, Ingester
 from notme.ingest.inputs import InputTree, basename
@@ -41,6 +42,8 @@ _CHANNEL = re.compile(r'"channel"\s*:\s*\{')
 _MESSAGES = re.compile(r'"messages"\s*:\s*\[')
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _CUSTOM_EMOJI = re.compile(r"<a?:(\w+):\d+>")
+_HEADER_KEYS = {"guild", "channel", "exportedAt"}  # read from the top of a file, before "messages"
+_VALUE_STARTS = {"start_map", "start_array", "string", "number", "null", "boolean"}
 
 
 class Discord(Ingester):
@@ -75,22 +78,51 @@ class Discord(Ingester):
 
 
 def _header(tree: InputTree, name: str) -> dict[str, Any]:
-    """guild, channel (and dateRange) from the top of the file; they come before the messages."""
+    """guild, channel and exportedAt from the top of the file, where the exporter writes them; the
+    messages after them are not read here."""
     display = tree.display(name)
     header: dict[str, Any] = {}
     try:
         with tree.open(name, counted=False) as stream:  # the progress bar counts the message read only
-            for key, value in ijson.kvitems(stream, "", use_float=True):
-                if key in ("guild", "channel"):
-                    header[key] = value
-                if "guild" in header and "channel" in header:
+            events = ijson.parse(stream, use_float=True)
+            for prefix, event, value in events:
+                if prefix == "" and event == "map_key" and value == "messages" and {"guild", "channel"} <= set(header):
                     break
+                if prefix in _HEADER_KEYS and event in _VALUE_STARTS:
+                    header[prefix] = _value(events, event, value)
     except PARSE_ERRORS as e:
         raise parse_error(e, display, "guild and channel header") from e
     if not isinstance(header.get("guild"), dict) or not isinstance(header.get("channel"), dict):
         raise InputError(display, "not a DiscordChatExporter JSON export (no guild and channel objects; export "
                                   "with -f Json)")
     return header
+
+
+def _value(events: Iterator[tuple[str, str, Any]], event: str, value: Any) -> Any:
+    """The value that starts with this parser event, built from the events that follow."""
+    if event not in ("start_map", "start_array"):
+        return value
+    builder = ijson.ObjectBuilder()
+    builder.event(event, value)
+    depth = 1
+    for _, event, value in events:
+        builder.event(event, value)
+        if event in ("start_map", "start_array"):
+            depth += 1
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+            if not depth:
+                break
+    return builder.value
+
+
+@dataclass
+class _Author:
+    """A person who wrote in the channel, and what --me may name them by."""
+
+    speaker: str  # display name (nickname), else username, else id
+    handles: tuple[str, ...]  # username and name#tag
+    nicknames: set[str] = field(default_factory=set)
 
 
 class _ChannelReader:
@@ -103,30 +135,48 @@ class _ChannelReader:
         self.guild, self.channel = header["guild"], header["channel"]
         self.is_dm = (str(self.guild.get("id")) in _DM_GUILD_IDS or self.guild.get("name") == "Direct Messages"
                       or str(self.channel.get("type") or "").startswith("Direct"))
-        self.authors: dict[str, str] = {}  # people (not bots) who wrote, id → display name
-        self.owner_ids: dict[str, bool] = {}
+        self.authors: dict[str, _Author] = {}  # people (not bots) who wrote, by id
         self.assumed_zone = False
 
     def conversation(self) -> Conversation:
         conversation = Conversation(id=f"discord:{self.channel_id}", source="discord", title="", messages=[],
                                     kind="messaging")
-        seen: set[str] = set()
-        for _, name, _ in self.files:
+        # Per message, a Message, a reason it was left out, or None (malformed: counted already).
+        # A message in two exports of the channel is kept once: the copy edited last, else the one
+        # exported last (the later export shows the message as it is now).
+        outcomes: list[Message | str | None] = []
+        by_id: dict[str, tuple[int, tuple[str, str]]] = {}  # native id → (place in outcomes, preference)
+        for _, name, header in self.files:
             display = self.tree.display(name)
+            exported = self._utc(header.get("exportedAt"))
             with self.tree.open(name) as stream:
                 for index, raw in enumerate(array_items(stream, display, "messages.item", "message"), 1):
                     native_id = str(raw.get("id") or "") if isinstance(raw, dict) else ""
-                    if native_id in seen:
-                        continue  # the same message in two exports of the channel
+                    preference = (self._utc(raw.get("timestampEdited")) if native_id else "", exported)
+                    place = by_id.get(native_id)
+                    if place is not None and place[1] >= preference:
+                        continue
+                    where = f"message {index}"
+                    outcome = self.ctx.guarded(display, where, self._message, raw, display, where)
+                    if place is not None:
+                        outcomes[place[0]] = outcome
+                        by_id[native_id] = (place[0], preference)
+                        continue
                     if native_id:
-                        seen.add(native_id)
-                    message = None
-                    with self.ctx.guard(display, f"message {index}"):
-                        message = self._message(raw, conversation, display, f"message {index}")
-                    if message is not None:
-                        conversation.messages.append(message)
-        conversation.messages.sort(key=lambda m: m.timestamp or "")  # stable: parts in order stay in order
-        conversation.participants = list(dict.fromkeys(self.authors.values()))
+                        by_id[native_id] = (len(outcomes), preference)
+                    outcomes.append(outcome)
+        for outcome in outcomes:
+            if isinstance(outcome, str):
+                conversation.skipped[outcome] += 1
+            elif outcome is not None:
+                conversation.messages.append(outcome)
+        conversation.messages = _by_snowflake(conversation.messages)
+        owners = self._owner_ids()
+        for message in conversation.messages:
+            message.is_me = message.speaker_id in owners
+            if not message.id:  # no native id: the time as written, not the --timezone reading of it
+                message.id = derived_message_id(message.extra.pop("_written"), message.is_me, message.text)
+        conversation.participants = list(dict.fromkeys(a.speaker for a in self.authors.values()))
         conversation.is_group = not self.is_dm or self.channel.get("type") == _GROUP_DM or len(self.authors) > 2
         conversation.title = self._title()
         if self.assumed_zone:
@@ -139,60 +189,78 @@ class _ChannelReader:
             return channel
         return f"{self.guild.get('name') or 'Discord'} #{channel}"
 
-    def _message(self, raw: Any, conversation: Conversation, display: str, where: str) -> Message | None:
+    def _message(self, raw: Any, display: str, where: str) -> Message | str | None:
+        """The message, or why it is left out, or None when it is malformed (counted here)."""
         if not isinstance(raw, dict):
             self.ctx.malformed(display, where, "message is not an object")
             return None
         if raw.get("type") not in _SPEECH:
-            conversation.skipped["system message"] += 1
-            return None
+            return "system message"
         author = raw.get("author")
         if not isinstance(author, dict) or not author.get("id"):
             self.ctx.malformed(display, where, "message without author")
             return None
         if author.get("isBot"):
-            conversation.skipped["bot message"] += 1
-            return None
+            return "bot message"
         author_id = str(author["id"])
-        speaker = str(author.get("nickname") or author.get("name") or author_id)
-        self.authors.setdefault(author_id, speaker)
+        speaker = self._author(author_id, author).speaker
         reference = raw.get("reference") if isinstance(raw.get("reference"), dict) else {}
         if raw.get("forwardedMessage") or reference.get("type") == "Forward":
-            conversation.skipped["forwarded"] += 1
-            return None
+            return "forwarded"
         content = raw.get("content") if isinstance(raw.get("content"), str) else ""
         text = _readable(content, raw.get("mentions"))
         if not text.strip():
-            has_media = any(raw.get(k) for k in ("attachments", "stickers", "embeds"))
-            conversation.skipped["media" if has_media else "empty"] += 1
-            return None
-        message = Message(speaker=speaker, is_me=self._is_owner(author_id, author), text=text,
-                          timestamp=self._timestamp(raw.get("timestamp")), id=str(raw.get("id") or ""),
-                          speaker_id=author_id)
+            return "media" if any(raw.get(k) for k in ("attachments", "stickers", "embeds")) else "empty"
+        message = Message(speaker=speaker, is_me=False, text=text, timestamp=self._timestamp(raw.get("timestamp")),
+                          id=str(raw.get("id") or ""), speaker_id=author_id)
+        if not message.id:
+            message.extra["_written"] = str(raw.get("timestamp"))  # for its derived id; popped when it is set
         if raw.get("type") == "Reply" and reference.get("messageId"):
             message.extra["reply_to"] = str(reference["messageId"])
         if raw.get("timestampEdited"):
             message.extra["edited"] = True
         return message
 
-    def _is_owner(self, author_id: str, author: dict[str, Any]) -> bool:
-        if author_id not in self.owner_ids:
-            name = str(author.get("name") or "")
+    def _author(self, author_id: str, author: dict[str, Any]) -> _Author:
+        name = str(author.get("name") or "")
+        nickname = str(author.get("nickname") or "")
+        found = self.authors.get(author_id)
+        if found is None:
             discriminator = str(author.get("discriminator") or "")
-            tagged = f"{name}#{discriminator}" if name and discriminator.strip("0") else None
-            self.owner_ids[author_id] = self.ctx.is_owner_named(name, author.get("nickname"), author_id, tagged)
-        return self.owner_ids[author_id]
+            tagged = f"{name}#{discriminator}" if name and discriminator.strip("0") else ""
+            found = self.authors[author_id] = _Author(nickname or name or author_id, (name, tagged))
+        if nickname:
+            found.nicknames.add(nickname)
+        return found
+
+    def _owner_ids(self) -> set[str]:
+        """The owner's author ids: those --me names by id, username or name#tag; else, by display name
+        or nickname (free-form: anyone can take the owner's), only when one author alone carries it."""
+        by_handle = {a for a, author in self.authors.items() if self.ctx.is_owner_named(a, *author.handles)}
+        if by_handle:
+            return by_handle
+        by_nickname = {a for a, author in self.authors.items() if self.ctx.owner.matches(*author.nicknames)}
+        return by_nickname if len(by_nickname) == 1 else set()
 
     def _timestamp(self, value: Any) -> str | None:
-        if not isinstance(value, str):
-            return None
-        try:
-            naive = datetime.fromisoformat(value.strip()).tzinfo is None
-        except ValueError:
-            return None
-        if naive:
-            self.assumed_zone = True
-        return from_iso(value, self.ctx.zone)
+        stamp, assumed = from_local_iso(value, self.ctx.zone)
+        self.assumed_zone = self.assumed_zone or (assumed and stamp is not None)
+        return stamp
+
+    def _utc(self, value: Any) -> str:
+        """An ISO time as UTC for comparing two copies; "" when there is none."""
+        return from_iso(value, self.ctx.zone) or ""
+
+
+def _by_snowflake(messages: list[Message]) -> list[Message]:
+    """Messages in the order of their snowflake ids (which grow with time, and tell apart two
+    messages of the same millisecond); stable, and a message without one stays after the one
+    before it."""
+    keys, last = [], 0
+    for message in messages:
+        last = int(message.id) if message.id.isdecimal() else last
+        keys.append(last)
+    return [messages[i] for i in sorted(range(len(messages)), key=keys.__getitem__)]
 
 
 def _readable(content: str, mentions: Any) -> str:

@@ -19,6 +19,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from notme.corpus.schema import Conversation, Message
+from notme.corpus.text import short_title
 from notme.corpus.timestamps import from_iso, parse_iso_utc
 from notme.errors import InputError
 from notme.ingest.base import IngestContext, Ingester
@@ -88,9 +89,6 @@ class Gemini(Ingester):
                     if moment is None:
                         ctx.malformed(display, f"entry {index}", "entry without a valid time")
                         continue
-                    if not isinstance(entry.get("safeHtmlItem") or [], list):
-                        ctx.malformed(display, f"entry {index}", "answer (safeHtmlItem) is not a list")
-                        continue
                     # The same entry in two files (My Activity.json and MyActivity.json) counts once.
                     timeline.setdefault((moment, str(entry.get("title"))), (moment, index, entry))
         # Oldest first; the export is newest first, so among equal times the later entry is the older.
@@ -120,18 +118,29 @@ class Gemini(Ingester):
                 conversation.skipped["attachment only" if attached else "empty"] += 1
             else:
                 conversation.messages.append(Message(speaker="me", is_me=True, text=prompt, timestamp=moment))
-            answers = [html_to_text(item["html"]) for item in entry.get("safeHtmlItem") or []
-                       if isinstance(item, dict) and isinstance(item.get("html"), str)]
-            answers = [a for a in answers if a.strip()]
+            answers = self._answers(entry.get("safeHtmlItem") or [], conversation)
             if answers:
                 answer = Message(speaker="Gemini", is_me=False, text=answers[0], timestamp=moment)
                 if answers[1:]:
                     answer.extra["alternatives"] = answers[1:]
                 conversation.messages.append(answer)
-        first = next((m.text for m in conversation.messages if m.is_me), "")
-        line = first.strip().splitlines()[0] if first.strip() else ""
-        conversation.title = line if len(line) <= 80 else line[:77].rstrip() + "…"
+        conversation.title = short_title(next((m.text for m in conversation.messages if m.is_me), ""))
         return conversation
+
+    @staticmethod
+    def _answers(items: Any, conversation: Conversation) -> list[str]:
+        """The answer and its drafts as text. An odd `safeHtmlItem` costs only the answer: the prompt
+        beside it is the owner's and stays."""
+        if not isinstance(items, list):
+            conversation.skipped["malformed answer"] += 1
+            return []
+        answers = []
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("html"), str):
+                answers.append(html_to_text(item["html"]))
+            else:
+                conversation.skipped["malformed answer"] += 1
+        return [a for a in answers if a.strip()]
 
 
 class _TextFromHTML(HTMLParser):

@@ -24,7 +24,7 @@ from notme.corpus.schema import Conversation, Message
 from notme.corpus.text import normalize_identity
 from notme.corpus.timestamps import from_apple
 from notme.errors import InputError
-from notme.ingest.base import IngestContext, Ingester
+from notme.ingest.base import IngestContext, Ingester, Owner
 from notme.ingest.inputs import InputTree, basename
 from notme.ingest.typedstream import TypedstreamError, attributed_string_text
 
@@ -38,6 +38,9 @@ _STYLE_GROUP = 43
 # Wait this long for a lock before telling the user someone is writing the database.
 _BUSY_SECONDS = 0.5
 _OBJECT_REPLACEMENT = "\ufffc"
+# What the owner's own messages are attributed to: a name (letters, spaces, a hyphen or apostrophe),
+# never a phone, an e-mail or an id such as Telegram's "user111" that another source stored.
+_PERSON_NAME = re.compile(r"[^\W\d_]+(?:[ '’-]+[^\W\d_]+)*")
 
 _MESSAGE_COLUMNS = (
     "guid", "text", "attributedBody", "handle_id", "date", "is_from_me", "item_type", "group_action_type",
@@ -210,7 +213,7 @@ class _Reader:
     def __init__(self, display: str, ctx: IngestContext) -> None:
         self.display = display
         self.ctx = ctx
-        self.owner_name = ctx.owner.identities[0] if ctx.owner else "me"
+        self.owner_name = _owner_name(ctx.owner)
         self.place: str | None = None
 
     def conversations(self, db: sqlite3.Connection) -> Iterator[Conversation]:
@@ -297,17 +300,18 @@ class _Reader:
             is_group=thread.is_group, participants=[*thread.members, self.owner_name],
         )
         seen: set[int] = set()
-        for row in rows:
+        for row in rows:  # in time order, then ROWID, as the query sorts them
             if row["rowid"] in seen:  # one message joined to two chats of the same person
                 continue
             seen.add(row["rowid"])
-            message = self._message(row, thread, speakers, attached, conversation)
+            # One odd row (a body stored as a blob, a value of the wrong type) is skipped and
+            # counted, not the end of the whole database.
+            message = self.ctx.guarded(self.display, f"message {row['rowid']}", self._message,
+                                       row, thread, speakers, attached, conversation)
             if message is not None:
                 conversation.messages.append(message)
         if not seen:
             return None
-        # Stable: rows with the same time keep their ROWID order.
-        conversation.messages.sort(key=lambda m: m.timestamp or "")
         conversation.participants = list(dict.fromkeys(
             [*thread.members, *(m.speaker for m in conversation.messages if not m.is_me), self.owner_name]
         ))
@@ -321,6 +325,8 @@ class _Reader:
             return None
         summary = _summary(row["message_summary_info"])
         text, earlier = row["text"], []
+        if isinstance(text, bytes):  # a body stored as a blob; not UTF-8 is malformed
+            text = text.decode("utf-8")
         if not text:
             edits = _edit_history(summary)
             if edits:
@@ -360,9 +366,13 @@ class _Reader:
             message.extra["edited"] = True
         return message
 
-
     def _is_own_handle(self, handle: str, own: str | None) -> bool:
         return (bool(own) and normalize_identity(handle) == normalize_identity(own)) or self.ctx.owner.matches(handle)
+
+
+def _owner_name(owner: Owner) -> str:
+    """The speaker name for the owner's messages: their first identity that is a person's name."""
+    return next((i.strip() for i in owner.identities if _PERSON_NAME.fullmatch(i.strip())), "me")
 
 
 def _tables(db: sqlite3.Connection) -> set[str]:

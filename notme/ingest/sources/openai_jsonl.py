@@ -2,123 +2,39 @@
 format), a JSON array of such records, one record as a whole `.json` file, or a bare JSON array of
 messages (one conversation).
 
-The owner is the user role. System prompts, tool replies and assistant turns that only call a tool
-are left out and counted; `content` given as a list of parts keeps its text parts. The records
-carry no id, so a conversation's id is a hash of who said what: the same conversation in two files
-(or in another export) is stored once.
+The owner is the user role. That is right for the owner's own chat logs, but notme's own training
+files (and any file where the owner's words are the assistant turns) are the other way round:
+ingested here, they would be stored inverted, the other side's words as the owner's writing and the
+owner's as the assistant's. Do not ingest them.
 
-`sniff_first_record` and `read_records` are shared with the ShareGPT reader.
+System prompts, tool replies, refusals and assistant turns that only call a tool are left out and
+counted; `content` given as a list of parts keeps its text parts. The records carry no id, so a
+conversation's id is a hash of who said what: the same conversation in two files (or in another
+export) is stored once. The reading helpers are shared with ShareGPT (`notme.ingest.chatformats`).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import Any
 
-import ijson
-
-from notme.corpus.schema import Conversation, Message, content_fingerprint
+from notme.corpus.schema import Conversation, Message
 from notme.errors import InputError
 from notme.ingest.base import IngestContext, Ingester
+from notme.ingest.chatformats import (
+    EXTENSIONS,
+    TOOL_ROLES,
+    content_id,
+    empty_reason,
+    keys_at,
+    read_records,
+    sniff_first_record,
+    text_of,
+    title_of,
+)
 from notme.ingest.inputs import InputTree
-from notme.ingest.jsonstream import array_items, json_lines, root_char, top_level_values
 
-_EXTENSIONS = (".jsonl", ".json", ".ndjson")
-_SNIFF_EVENTS = 20_000
-_TEXT_PART_TYPES = {"text", "input_text", "output_text"}
-_SYSTEM_ROLES = {"system", "developer"}
-_TOOL_ROLES = {"tool", "function", "ipython"}
-
-
-def sniff_first_record(head: bytes) -> tuple[str, dict[str, set[str]]]:
-    """The root character of a JSON / JSON Lines head and, per path (`messages.item`, for an array
-    `item.messages.item`), the keys its first record has, read as far as the head goes."""
-    head = head.removeprefix(b"\xef\xbb\xbf")
-    root = head.lstrip()[:1].decode("ascii", errors="replace")
-    keys: dict[str, set[str]] = {}
-    depth = 0
-    try:
-        for count, (prefix, event, value) in enumerate(ijson.parse(io.BytesIO(head), multiple_values=True)):
-            if event == "map_key":
-                keys.setdefault(prefix, set()).add(value)
-            elif event in ("start_map", "start_array"):
-                depth += 1
-            elif event in ("end_map", "end_array"):
-                depth -= 1
-            # Done at the end of the first line's object, or of the first item of a top-level array.
-            first_item_done = root == "[" and depth == 1 and event in ("end_map", "end_array")
-            if depth == 0 or first_item_done or count > _SNIFF_EVENTS:
-                break
-    except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, ValueError):
-        pass  # the head ends inside the record, or it is not JSON: judge from what was read
-    return root, keys
-
-
-def keys_at(keys: dict[str, set[str]], path: str) -> set[str]:
-    """Keys of the first record at `path`, whether the file is lines of records or an array of them."""
-    return keys.get(path, set()) | keys.get(f"item.{path}", set())
-
-
-def read_records(tree: InputTree, name: str, ctx: IngestContext) -> Iterator[tuple[str, Any]]:
-    """(where, record) for each record of a JSON Lines file, a JSON array or a single JSON document.
-
-    In JSON Lines a broken line is malformed (skipped and counted, an error with --strict); a file in
-    which no line parses is an InputError. A broken JSON document is an InputError naming the place."""
-    display = tree.display(name)
-    with tree.open(name) as stream:
-        root = root_char(stream)
-        if name.lower().endswith(".json") and root == "[":
-            for index, item in enumerate(array_items(stream, display, "item", "record"), 1):
-                yield f"record {index}", item
-            return
-        if name.lower().endswith(".json") and root == "{":
-            # One record, or JSON Lines saved as .json: every top-level value in turn.
-            yield from top_level_values(stream, display)
-            return
-        parsed, first_bad = 0, None
-        for number, record in json_lines(stream, display, skip_bad=True):
-            if record is None:
-                first_bad = first_bad or number
-                ctx.malformed(display, f"line {number}", "not a valid JSON line")
-                continue
-            parsed += 1
-            yield f"line {number}", record
-        if first_bad and not parsed:
-            raise InputError(display, "no line is valid JSON (truncated or corrupt)", where=f"line {first_bad}")
-
-
-def text_of(content: Any) -> tuple[str | None, bool]:
-    """The text of a message `content` (a string or a list of parts) and whether it had non-text parts.
-
-    None when the content is of a shape with no text we know how to read."""
-    if content is None:
-        return "", False
-    if isinstance(content, str):
-        return content, False
-    if not isinstance(content, list):
-        return None, False
-    texts, media = [], False
-    for part in content:
-        if isinstance(part, str):
-            texts.append(part)
-        elif (isinstance(part, dict) and isinstance(part.get("text"), str)
-              and part.get("type", "text") in _TEXT_PART_TYPES):
-            texts.append(part["text"])
-        else:
-            media = True
-    return "\n".join(t for t in texts if t), media
-
-
-def title_of(conversation: Conversation) -> str:
-    """No title in these formats: the first line of the owner's first message, shortened."""
-    first = next((m.text for m in conversation.messages if m.is_me and m.text.strip()), "")
-    line = first.strip().splitlines()[0] if first.strip() else ""
-    return line if len(line) <= 80 else line[:77].rstrip() + "…"
-
-
-def content_id(source: str, conversation: Conversation) -> str:
-    return f"{source}:{content_fingerprint(conversation)[:24]}"
+_SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
 class OpenAIJSONL(Ingester):
@@ -127,10 +43,11 @@ class OpenAIJSONL(Ingester):
     kind = "assistant"
     priority = 90
     how_to_export = ('a .jsonl file of {"messages": [{"role", "content"}]} records (the OpenAI fine-tuning '
-                     "format), a JSON array of them, or one such record as a .json file")
+                     "format), a JSON array of them, or one such record as a .json file; the user role is "
+                     "taken as you (not for notme's own training files, where you are the assistant)")
 
     def claims(self, tree: InputTree, names: list[str]) -> list[str]:
-        return [n for n in names if n.lower().endswith(_EXTENSIONS) and self._looks_like(tree.head(n))]
+        return [n for n in names if n.lower().endswith(EXTENSIONS) and self._looks_like(tree.head(n))]
 
     @staticmethod
     def _looks_like(head: bytes) -> bool:
@@ -152,18 +69,14 @@ class OpenAIJSONL(Ingester):
                     bare.append(record)
                 elif isinstance(record, dict) and isinstance(record.get("messages"), list):
                     usable += 1
-                    conversation = None
-                    with ctx.guard(display, where):
-                        conversation = self._conversation(record["messages"])
+                    conversation = ctx.guarded(display, where, self._conversation, record["messages"])
                     if conversation is not None:
                         yield conversation
                 else:
                     ctx.malformed(display, where, "record without a messages list")
             if bare:
                 usable += 1
-                conversation = None
-                with ctx.guard(display, "the message list"):
-                    conversation = self._conversation(bare)
+                conversation = ctx.guarded(display, "the message list", self._conversation, bare)
                 if conversation is not None:
                     yield conversation
             if not usable:
@@ -186,16 +99,16 @@ class OpenAIJSONL(Ingester):
             conversation.skipped["malformed message"] += 1
             return None
         role = raw.get("role")
-        if role in _SYSTEM_ROLES:
+        if isinstance(role, str) and role in _SYSTEM_ROLES:  # str first: a list here is unhashable
             conversation.skipped["system prompt"] += 1
             return None
-        if role in _TOOL_ROLES:
+        if isinstance(role, str) and role in TOOL_ROLES:
             conversation.skipped["tool output"] += 1
             return None
         if role not in ("user", "assistant"):
             conversation.skipped[f"unknown role ({role})"] += 1
             return None
-        text, media = text_of(raw.get("content"))
+        text, other_parts = text_of(raw.get("content"))
         calls_tool = role == "assistant" and bool(raw.get("tool_calls") or raw.get("function_call"))
         if calls_tool:
             conversation.skipped["tool call"] += 1  # the call itself; any text beside it is kept
@@ -204,7 +117,7 @@ class OpenAIJSONL(Ingester):
             return None
         if not text.strip():
             if not calls_tool:
-                conversation.skipped["attachment only" if media else "empty"] += 1
+                conversation.skipped[empty_reason(other_parts)] += 1
             return None
         message = Message(speaker="me" if role == "user" else "assistant", is_me=role == "user", text=text)
         if role == "assistant" and raw.get("weight") == 0:

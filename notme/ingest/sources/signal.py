@@ -5,7 +5,13 @@
   wall-clock times. The folder name is the chat's name and its id.
 - signalbackup-tools `--exporttxt`: a `<Name> (_id<thread>).txt` per thread with
   `[Mon DD, YYYY HH:MM:SS] <Name> body` lines. The owner appears under their own name, so it is
-  told by `--me` (or, with no `--me`, it is the one name that speaks in every thread).
+  told by `--me` (or, with no name known, it is the other speaker of the 1:1 threads named after
+  their contact).
+
+Message ids hash the time as written, whether the owner wrote it and the text (never the UTC time
+or the sender's name), so the same export read in another --timezone, or after a contact was
+renamed, adds nothing. In the hour that repeats when clocks go back, a time earlier than the one
+before it is read as the second pass through that hour.
 
 Calls, deleted messages, stickers, attachments with no caption, polls, status lines and rows with no
 sender are left out and counted; quoted replies and appended reactions are cut from the body.
@@ -17,14 +23,14 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import PurePosixPath
 from typing import Any
 
-from notme.corpus.schema import Conversation, Message
+from notme.corpus.schema import Conversation, Message, derived_message_id
 from notme.corpus.timestamps import from_iso, from_wallclock
 from notme.errors import InputError
-from notme.ingest.base import IngestContext, Ingester
+from notme.ingest.base import IngestContext, Ingester, owner_from_chat_names
 from notme.ingest.inputs import InputTree, basename
 from notme.ingest.jsonstream import json_lines
 
@@ -121,6 +127,8 @@ class Signal(Ingester):
 
     @staticmethod
     def _chat_name(tree: InputTree, name: str) -> str:
+        """The chat folder's name (sigexport names it after the chat). The pipeline resolves input
+        paths, so "." and a relative `data.json` have their folder's real name."""
         folder = _parent(name)
         if folder:
             return PurePosixPath(folder).name
@@ -132,7 +140,11 @@ class Signal(Ingester):
 
     def _sigexport_chat(self, tree: InputTree, name: str, ctx: IngestContext) -> Conversation:
         display = tree.display(name)
-        chat_name = self._chat_name(tree, name)
+        chat_name = self._chat_name(tree, name).strip()
+        if not chat_name:  # an empty name would make every such chat the same conversation, "signal:"
+            raise InputError(display, "cannot tell which chat this is: pass the chat's folder as sigexport "
+                                      "wrote it (the folder is named after the chat)")
+        clock = _WallClock(ctx.zone)
         conversation = Conversation(
             id=f"signal:{chat_name}", source=self.name, title=chat_name, messages=[], kind="messaging",
             extra={"timezone_assumed": str(ctx.zone)},
@@ -150,7 +162,7 @@ class Signal(Ingester):
                 good_lines += 1
                 if isinstance(row, dict) and isinstance(row.get("sender"), str):
                     senders[row["sender"]] = None
-                message = self._sigexport_message(row, conversation, display, number, ctx)
+                message = self._sigexport_message(row, conversation, display, number, ctx, clock)
                 if message is not None:
                     conversation.messages.append(message)
         if bad_lines and not good_lines:
@@ -163,7 +175,7 @@ class Signal(Ingester):
 
     @staticmethod
     def _sigexport_message(row: Any, conversation: Conversation, display: str, number: int,
-                           ctx: IngestContext) -> Message | None:
+                           ctx: IngestContext, clock: _WallClock) -> Message | None:
         if not isinstance(row, dict):
             ctx.malformed(display, f"line {number}", "row is not an object")
             return None
@@ -197,8 +209,9 @@ class Signal(Ingester):
         if skip:
             conversation.skipped[skip] += 1
             return None
-        message = Message(speaker=sender, is_me=sender == "Me", text=body,
-                          timestamp=from_iso(row["date"], ctx.zone))
+        is_me = sender == "Me"
+        message = Message(speaker=sender, is_me=is_me, text=body, timestamp=clock.utc_of_iso(row["date"]),
+                          id=derived_message_id(row["date"], is_me, body))
         reactions = row.get("reactions")
         if isinstance(reactions, list):
             emojis = [r[1] for r in reactions if isinstance(r, list | tuple) and len(r) == 2 and isinstance(r[1], str)]
@@ -212,7 +225,7 @@ class Signal(Ingester):
         inferred = None if ctx.owner else self._infer_owner(tree, names)
         if inferred:
             ctx.inferred_owner.append(inferred)
-            ctx.owner_basis = f"the one name in every thread ({inferred})"
+            ctx.owner_basis = "inferred: the other speaker of a thread named after its contact"
         elif ctx.owner_basis is None:
             ctx.owner_basis = "named by --me"
         for name in names:
@@ -224,33 +237,62 @@ class Signal(Ingester):
                 kind="messaging", extra={"timezone_assumed": str(ctx.zone)},
             )
             speakers: dict[str, bool] = {}
+            clock = _WallClock(ctx.zone)
             for moment, speaker, body in _txt_records(tree, name, conversation.skipped,
                                                       functools.partial(ctx.malformed, display)):
                 if speaker not in speakers:
                     speakers[speaker] = ctx.is_owner_named(speaker) or speaker == inferred
+                is_me = speakers[speaker]
                 conversation.messages.append(Message(
-                    speaker=speaker, is_me=speakers[speaker], text=body, timestamp=from_wallclock(moment, ctx.zone)))
+                    speaker=speaker, is_me=is_me, text=body, timestamp=clock.utc(moment),
+                    id=derived_message_id(moment.isoformat(), is_me, body)))
             conversation.is_group = sum(not mine for mine in speakers.values()) > 1
             conversation.participants = list(speakers)
             yield conversation
 
     @staticmethod
     def _infer_owner(tree: InputTree, names: list[str]) -> str | None:
-        """The one name that speaks in every thread, when there are three threads or more (as in
-        a whole-backup export). Used only when the owner has no name yet (no --me, none stored)."""
-        per_thread = []
+        """The other speaker of the 1:1 threads named after their contact (a thread's file is named
+        after it), when every such thread names the same person. Used only when the owner has no
+        name yet (no --me, none stored)."""
+        threads = []
         for name in names:
-            speakers = {speaker for _, speaker, _ in _txt_records(tree, name, Counter(), lambda *_: None)}
-            if speakers:
-                per_thread.append(speakers)
-        if len(per_thread) < 3:
+            match = _TXT_FILE.match(basename(name))
+            assert match is not None
+            records = _txt_records(tree, name, Counter(), lambda *_: None, counted=False)  # the bar counts one read
+            speakers = {speaker: None for _, speaker, _ in records}
+            threads.append((match["name"], speakers, len(speakers) > 2))
+        return owner_from_chat_names(threads)
+
+
+class _WallClock:
+    """UTC for a file's wall-clock times, in file order. In the hour that repeats when clocks go
+    back, a time earlier than the one before it is the second pass through that hour (fold=1),
+    so messages do not run backwards."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self.last: datetime | None = None
+        self.folded = False
+
+    def utc(self, when: datetime) -> str | None:
+        if self.last is not None and (self.folded or when < self.last):
+            aware = when.replace(tzinfo=self.zone)
+            self.folded = aware.utcoffset() != aware.replace(fold=1).utcoffset()
+        self.last = when
+        return from_wallclock(when.replace(fold=1) if self.folded else when, self.zone)
+
+    def utc_of_iso(self, text: str) -> str | None:
+        """sigexport's `date`: naive local time (an offset, should one appear, is used as it is)."""
+        try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError:
             return None
-        common = set.intersection(*per_thread)
-        return common.pop() if len(common) == 1 else None
+        return self.utc(moment) if moment.tzinfo is None else from_iso(text)
 
 
-def _txt_records(tree: InputTree, name: str, skipped: Counter[str],
-                 malformed: Callable[[str, str], None]) -> Iterator[tuple[datetime, str, str]]:
+def _txt_records(tree: InputTree, name: str, skipped: Counter[str], malformed: Callable[[str, str], None],
+                 counted: bool = True) -> Iterator[tuple[datetime, str, str]]:
     """(local time, speaker, body) per message of a signalbackup-tools txt file; status, call, file
     and poll lines are counted in `skipped`, lines that fit no shape go to `malformed`."""
     current: list[Any] | None = None  # [moment, speaker, body lines] of the message being read
@@ -262,7 +304,7 @@ def _txt_records(tree: InputTree, name: str, skipped: Counter[str],
         body = _TXT_REACTIONS.sub("", "\n".join(current[2]))
         return (current[0], current[1], body) if body.strip() else None
 
-    with tree.open(name) as stream:
+    with tree.open(name, counted) as stream:
         for number, raw in enumerate(stream, start=1):
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if number == 1:

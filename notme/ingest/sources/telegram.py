@@ -5,7 +5,8 @@ The file is pretty-printed and can be hundreds of MB, so it is read as a stream 
 one message object is built at a time and each chat becomes a conversation when its object closes.
 The owner is `"user" + personal_information.user_id` in a full export (read before the chats, or
 by a second look when the file puts it later); a one-chat export only has names, so the owner is
-whoever `--me` names (a name, or an id such as `user123…`).
+whoever `--me` names (a name, or an id such as `user123…`), or, with no name known, in a 1:1 chat
+(whose id is the contact's user id) the sender who is not the contact.
 
 Kept: what people typed, in 1:1 chats, groups and Saved Messages (the owner's notes to self).
 Left out and counted: service messages, stickers (even with their emoji: picked, not typed),
@@ -22,13 +23,12 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import IO, Any
 
 import ijson
 
-from notme.corpus.schema import Conversation, Message
-from notme.corpus.timestamps import from_iso, from_unix, from_wallclock
+from notme.corpus.schema import Conversation, Message, derived_message_id
+from notme.corpus.timestamps import from_local_iso, from_unix
 from notme.errors import InputError
 from notme.ingest.base import IngestContext, Ingester
 from notme.ingest.inputs import InputTree
@@ -61,6 +61,7 @@ _FULL_KEYS = re.compile(r'"(?:personal_information|chats|left_chats|contacts|fre
 _CHAT_PREFIXES = {"", "chats.list.item", "left_chats.list.item"}
 _MESSAGE_PREFIXES = {f"{p}.messages.item".lstrip(".") for p in _CHAT_PREFIXES}
 _CHAT_FIELDS = {f"{p}.{key}".lstrip("."): key for p in _CHAT_PREFIXES for key in ("name", "type", "id")}
+_MESSAGE_LISTS = {f"{p}.messages".lstrip(".") for p in _CHAT_PREFIXES}
 _SCALARS = {"string", "number", "null", "boolean"}
 _OPEN, _CLOSE = {"start_map", "start_array"}, {"end_map", "end_array"}
 
@@ -164,6 +165,9 @@ class _Chat:
     skipped: Counter[str] = field(default_factory=Counter)
     participants: dict[str, None] = field(default_factory=dict)
     assumed_zone: bool = False
+    # Messages without a native id, by position: the time as written, for a derived id once the
+    # owner is known.
+    written: dict[int, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -253,12 +257,15 @@ class _ExportReader:
                     self._personal(value)
                 elif kind == "bad chat":
                     self.ctx.malformed(self.display, value, "chat is not an object")
+                elif kind == "bad messages":
+                    self.ctx.malformed(self.display, value, "messages is not an array")
         if not self.found:
             raise InputError(self.display, "not a Telegram export: no chat, messages or personal_information "
                                            "(export \"Machine-readable JSON\" from Telegram Desktop)")
 
     def _events(self, stream: IO[bytes]) -> Iterator[tuple[str, Any]]:
-        """("chat", prefix) ("field", (key, value)) ("message", raw) ("end", prefix) ("personal", raw)."""
+        """("chat", prefix) ("field", (key, value)) ("message", raw) ("end", prefix) ("personal", raw),
+        and ("bad chat", place) ("bad messages", place) for shapes no export has."""
         events = ijson.parse(stream, use_float=True)
         try:
             for prefix, event, value in events:
@@ -274,6 +281,10 @@ class _ExportReader:
                         _build(events, event, value)
                 elif prefix in _CHAT_FIELDS and event in _SCALARS:
                     yield "field", (_CHAT_FIELDS[prefix], value)
+                elif prefix in _MESSAGE_LISTS and event not in ("start_array", "end_array") and self.stack:
+                    # An object (or anything else) where the array belongs: counted, not silently lost.
+                    yield "bad messages", f"chat {self.stack[-1].label}"
+                    _build(events, event, value)
                 elif prefix == "personal_information" and event == "start_map":
                     yield "personal", _build(events, event, value)
         except PARSE_ERRORS as e:
@@ -336,8 +347,9 @@ class _ExportReader:
             return
         message = Message(speaker=speaker, is_me=False, text=text,
                           timestamp=self._timestamp(chat, raw), speaker_id=speaker_id)
-        if raw.get("id") is not None:
-            message.id = str(raw["id"])  # the chat id is put in front when the chat closes
+        message.id = "" if raw.get("id") is None else str(raw["id"])  # the chat id goes in front when the chat closes
+        if not message.id:  # hashed when the chat closes, with the time as written: --timezone does not change it
+            chat.written[len(chat.messages)] = str(raw.get("date_unixtime") or raw.get("date"))
         if raw.get("reply_to_message_id") is not None and raw.get("reply_to_peer_id") is None:
             message.extra["reply_to"] = str(raw["reply_to_message_id"])
         if raw.get("edited") or raw.get("edited_unixtime"):
@@ -356,16 +368,11 @@ class _ExportReader:
 
     def _timestamp(self, chat: _Chat, raw: dict[str, Any]) -> str | None:
         stamp = from_unix(raw.get("date_unixtime"))
-        if stamp or not isinstance(raw.get("date"), str):
+        if stamp:
             return stamp
-        try:
-            moment = datetime.fromisoformat(raw["date"])
-        except ValueError:
-            return None
-        if moment.tzinfo is not None:
-            return from_iso(raw["date"])
-        chat.assumed_zone = True
-        return from_wallclock(moment, self.ctx.zone)
+        stamp, assumed = from_local_iso(raw.get("date"), self.ctx.zone)
+        chat.assumed_zone = chat.assumed_zone or (assumed and stamp is not None)
+        return stamp
 
     def _finish(self, chat: _Chat) -> Conversation | None:
         if chat.prefix == "" and self.full_export:
@@ -382,9 +389,14 @@ class _ExportReader:
             self.ctx.malformed(self.display, f"chat {chat.label}", "chat without id")
             return None
         chat_id = str(chat.id)
-        for message in chat.messages:
+        if not self.owner_id and not self.full_export and chat.type in _ONE_TO_ONE and not self.ctx.owner:
+            self._owner_from_contact(chat)
+        for index, message in enumerate(chat.messages):
             message.is_me = self._is_me(chat, message)
-            message.id = f"{chat_id}/{message.id}" if message.id else ""
+            if index in chat.written:
+                message.id = derived_message_id(chat.written[index], message.is_me, message.text)
+            else:
+                message.id = f"{chat_id}/{message.id}"
             if "reply_to" in message.extra:
                 message.extra["reply_to"] = f"{chat_id}/{message.extra['reply_to']}"
         conversation = Conversation(
@@ -403,6 +415,15 @@ class _ExportReader:
         if chat.name:
             return str(chat.name)
         return "Deleted Account" if chat.type in _ONE_TO_ONE else "Unnamed group"
+
+    def _owner_from_contact(self, chat: _Chat) -> None:
+        """A one-chat export of a 1:1 chat: the chat's id is the contact's user id, so the one other
+        sender is the owner."""
+        others = {m.speaker_id: m.speaker for m in chat.messages if m.speaker_id not in (None, f"user{chat.id}")}
+        if len(others) == 1:
+            ((self.owner_id, name),) = others.items()
+            self.ctx.owner_basis = "inferred: the sender of a 1:1 chat who is not its contact"
+            self.ctx.inferred_owner += [self.owner_id, *([name] if name != "Deleted Account" else [])]
 
     def _is_me(self, chat: _Chat, message: Message) -> bool:
         if chat.type == _SAVED:

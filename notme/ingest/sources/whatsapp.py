@@ -7,20 +7,25 @@ its name alone. Lines look like
     [31/12/2024, 9:05:09 PM] Name: text        (iPhone: brackets, seconds)
     31/12/2024, 21:05 - Name: text             (Android: " - ", no seconds)
 
-with every locale's date order, year width, separators, 12/24 h clock and AM/PM spelling. A file is
-read in two passes over its buffered header lines: the first learns the date order (a first field
-over 12 means day first, a second one month first) and how often each possible name prefix occurs
-(for names holding ": "); the second builds the messages. A chat whose days are all 12 or less
-takes the order of another chat of the same phone in this input, else day first (month first in a
-US time zone), and says so in `extra["date_order"]`.
+with every locale's date order, year width, separators, 12/24 h clock and AM/PM spelling. Every chat
+of an input is scanned first (pass one: its header lines, the date order they tell, how often each
+possible name prefix occurs, for names holding ": "); then the date orders and the owner are settled
+across all chats, and each chat is built (pass two). A first field over 12 means day first, a second
+one month first; a two-digit first field that never goes down while the last one does is a year
+(YY/MM/DD). A chat whose dates cannot tell takes the order of another chat of the same phone in this
+input, else day first (month first in a US time zone), and says so in `extra["date_order"]`.
 
-Times are the phone's wall clock: read in `ctx.zone` (`extra["timezone_assumed"]`). There is no owner
-flag: speakers are matched against --me, or the owner is inferred as the one name in every 1:1
-chat (or the author of "You deleted this message"). System lines, media placeholders, deleted and
-view-once messages, calls, shared locations, polls and forwarded messages are left out and counted.
+Times are the phone's wall clock: read in `ctx.zone` (`extra["timezone_assumed"]`); in the hour that
+repeats when clocks go back, a time earlier than the one before is the second pass. There is no
+owner flag: speakers are matched against --me, or, with no name known, the owner is inferred as the
+other speaker of the 1:1 chats named after their contact (or the author of "You deleted this
+message"). System lines, media placeholders, deleted and view-once messages, calls, shared
+locations, polls and forwarded messages are left out and counted.
 
 The conversation id is `whatsapp:<chat name>`, so an updated export of the same chat merges with
 what is stored (the store unions messaging chats, so messages WhatsApp has since dropped stay).
+Message ids hash the time as written, the owner flag and the text, so that reading the same export
+in another time zone, or after a contact was renamed, adds nothing.
 """
 
 from __future__ import annotations
@@ -32,15 +37,15 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
-from notme.corpus.schema import Conversation, Message
+from notme.corpus.schema import Conversation, Message, derived_message_id
 from notme.corpus.text import normalize_identity, strip_invisible
 from notme.corpus.timestamps import from_wallclock
 from notme.errors import InputError
-from notme.ingest.base import IngestContext, Ingester
+from notme.ingest.base import IngestContext, Ingester, owner_from_chat_names
 from notme.ingest.inputs import InputTree, basename
 
 # ---------------------------------------------------------------------------------------- grammar
@@ -111,18 +116,14 @@ _OTHER_EVENT = re.compile(
     r"|turned (?:on|off) disappearing messages|cambió su número|hat die Nummer|mudou seu número)",
     _I,
 )
-_DELETED = re.compile(
-    r"^(?:This message was deleted(?: by admin.*)?|You deleted this message|Se eliminó este mensaje"
-    r"|Este mensaje fue eliminado|Eliminaste este mensaje|Diese Nachricht wurde gelöscht"
-    r"|Du hast diese Nachricht gelöscht|Esta mensagem foi apagada|Mensagem apagada|Você apagou esta mensagem"
-    r"|Ce message a été supprimé|Vous avez supprimé ce message|Questo messaggio è stato eliminato"
-    r"|Hai eliminato questo messaggio)\.?$",
-    _I,
-)
 # Only the owner's own deleted messages read like this: their author is the owner.
-_OWN_DELETED = re.compile(
-    r"^(?:You deleted this message|Eliminaste este mensaje|Du hast diese Nachricht gelöscht"
-    r"|Você apagou esta mensagem|Vous avez supprimé ce message|Hai eliminato questo messaggio)\.?$",
+_OWN_DELETED_PHRASES = (r"You deleted this message|Eliminaste este mensaje|Du hast diese Nachricht gelöscht"
+                        r"|Você apagou esta mensagem|Vous avez supprimé ce message|Hai eliminato questo messaggio")
+_OWN_DELETED = re.compile(rf"^(?:{_OWN_DELETED_PHRASES})\.?$", _I)
+_DELETED = re.compile(
+    r"^(?:This message was deleted(?: by admin.*)?|Se eliminó este mensaje|Este mensaje fue eliminado"
+    r"|Diese Nachricht wurde gelöscht|Esta mensagem foi apagada|Mensagem apagada|Ce message a été supprimé"
+    rf"|Questo messaggio è stato eliminato|{_OWN_DELETED_PHRASES})\.?$",
     _I,
 )
 _MEDIA_OMITTED = re.compile(
@@ -179,48 +180,108 @@ _US_ZONES = re.compile(
 
 # ------------------------------------------------------------------------------------ reading
 
+# Pass one keeps the lines of the chats it read while they fit in this many bytes, so most inputs
+# are read once; the chats past it are read again when they are built.
+_KEEP_BYTES = 64 << 20
+
+
+class _Style(NamedTuple):
+    """How one phone writes its headers; every header of a file has the same."""
+
+    bracketed: bool  # iPhone: "[date, time] Name: text"; Android: "date, time - Name: text"
+    date_sep: str
+    twelve_hour: bool
+    seconds: bool
+    year_first: bool  # a four-digit first field: "2025-01-16"
+
+
+class _Order(NamedTuple):
+    order: str  # "D/M/Y", "M/D/Y" or "Y/M/D"
+    note: str  # how it was told, for extra["date_order"]
+    certain: bool = True
+
+
+class _Entry(NamedTuple):
+    """One message of a file as written, before it is classified."""
+
+    when: datetime  # the phone's wall clock
+    name: str | None  # None: a system line
+    text: str
+    lrm: bool  # U+200E after the ": ": iPhone's mark of system and media lines
+    index: int  # its header line's index
+
 
 @dataclass
 class _ChatFile:
     display: str
-    chat_name: str
-    open: Callable[[], IO[bytes]]
+    chat_name: str  # from its file, zip or folder name ("" when they give none); settled in pass one
+    file_name: str  # the file's own name, the last resort for the chat's name ("" for `_chat.txt`)
+    open: Callable[[bool], IO[bytes]]  # the argument: whether the progress bar counts the bytes
 
 
 @dataclass
 class _Scan:
-    """Pass one over a chat file: its header matches (the rest is decided in pass two)."""
+    """Pass one over a chat file: its header lines and what they tell (the rest is read in pass two)."""
 
     chat: _ChatFile
-    # (line number, the line without invisible marks, whether U+200E follows a ": ") per header line;
-    # lines, not match objects, which are twice their size: pass two matches them again.
-    headers: list[tuple[int, str, bool]] = field(default_factory=list)
+    # (the line without invisible marks, whether U+200E follows a ": ") per header line; lines, not
+    # match objects, which are twice their size: pass two matches them again.
+    headers: list[tuple[str, bool]] = field(default_factory=list)
     continuations: dict[int, list[str]] = field(default_factory=dict)  # header index → following lines
     support: Counter[str] = field(default_factory=Counter)  # possible name → lines it could start
-    style: tuple[bool, str, bool, bool, bool] | None = None
+    style: _Style | None = None
     day_first_votes: int = 0
     month_first_votes: int = 0
+    # A two-digit year written first (YY/MM/DD) reads like a day over 12. Its first field never goes
+    # down and its last one (a day) does at every new month, which a year written last never does.
+    year_first_possible: bool = True
+    last_went_down: bool = False
+    previous_fields: tuple[int, int] | None = None  # (first, last) field of the previous header
     preamble: int = 0  # lines before the first header
     not_utf8: list[int] = field(default_factory=list)  # line numbers
     not_utf8_headers: set[int] = field(default_factory=set)  # header indices whose message holds one
+    system_author: str = ""  # iPhone writes system lines under the chat's name
+    size: int = 0  # bytes read
 
-    def order(self) -> str | None:
-        if self.style and self.style[4]:
-            return "Y/M/D"
+    def order(self) -> _Order | None:
+        """The date order this file tells by itself."""
+        assert self.style is not None
+        if self.style.year_first:
+            return _Order("Y/M/D", "Y/M/D")
+        if self.year_first_possible and self.last_went_down:
+            return _Order("Y/M/D", "Y/M/D (two-digit year first: the last field goes down like a day)")
         if self.day_first_votes >= self.month_first_votes and self.day_first_votes:
-            return "D/M/Y"
-        return "M/D/Y" if self.month_first_votes else None
+            if self.year_first_possible:
+                return _Order("D/M/Y", "D/M/Y (could also be YY/MM/DD: the dates cannot tell)", certain=False)
+            return _Order("D/M/Y", "D/M/Y")
+        return _Order("M/D/Y", "M/D/Y") if self.month_first_votes else None
+
+    def let_go(self) -> None:
+        """Drop the lines (built, or past the memory budget: then the file is read again to build)."""
+        self.headers, self.continuations, self.support = [], {}, Counter()
 
 
 @dataclass
-class _Facts:
-    """What owner inference needs to know about one chat."""
+class _Tally:
+    """Who speaks in a chat and whether it is a group, as its messages go by (what owner inference
+    needs to know about a chat)."""
 
-    conversation_id: str
-    speakers: list[str]
-    is_group: bool
-    own_deleted_by: set[str]
-    chat_name: str = ""
+    speakers: dict[str, None] = field(default_factory=dict)
+    group_event: bool = False
+    own_deleted_by: set[str] = field(default_factory=set)
+
+    def add(self, entry: _Entry, reason: str | None, text: str) -> None:
+        if reason == "system line":
+            self.group_event = self.group_event or bool(_GROUP_EVENT.search(text.partition("\n")[0]))
+            return
+        assert entry.name is not None
+        self.speakers.setdefault(entry.name)
+        if reason == "deleted message" and _OWN_DELETED.match(text):
+            self.own_deleted_by.add(entry.name)
+
+    @property
+    def is_group(self) -> bool:
+        return self.group_event or len(self.speakers) > 2
 
 
 class WhatsApp(Ingester):
@@ -247,42 +308,24 @@ class WhatsApp(Ingester):
         chats = self._chat_files(tree, entries)
         if not chats:  # only when forced with --source whatsapp on something else
             raise InputError(tree.path, "no WhatsApp chat (.txt) here")
-        learned_orders: dict[tuple, str] = {}  # header style → date order, across the chats of one phone
-        inferred: str | None = None
-        reuse: tuple[_Scan, Conversation, _Facts] | None = None
-        if not ctx.owner:
-            # Who the owner is can only be told from all chats together: a first look at each
-            # (not shown as progress: the bar counts the reading pass).
-            facts = []
-            report, tree.on_read = tree.on_read, None
-            try:
-                for chat in chats:
-                    scan = self._scan(chat)
-                    conversation, fact = self._build(scan, ctx, learned_orders, None)
-                    facts.append(fact)
-                    if len(chats) == 1:
-                        reuse = (scan, conversation, fact)
-                        if report:
-                            report(sum(tree.size(n) for n in entries))
-            finally:
-                tree.on_read = report
-            inferred = self._infer_owner(facts, ctx)
-        if reuse is None:  # media files are part of the export but never read
-            tree.pass_over([n for n in entries if _MEDIA_FILE.match(basename(n))])
-        deferred: list[_Scan] = []
+        tree.pass_over([n for n in entries if _MEDIA_FILE.match(basename(n))])  # part of the export, never read
+        # Pass one reads every chat: a chat whose dates cannot tell their order takes it from another
+        # chat of the same phone, and who the owner is can only be told from all chats together.
+        scans: list[_Scan] = []
+        speakers: list[tuple[str, _Tally]] = []
+        kept_bytes = 0
         for chat in chats:
-            if reuse is not None:
-                scan, conversation, fact = reuse
-            else:
-                scan = self._scan(chat)
-                if scan.order() is None and scan.style not in learned_orders:
-                    deferred.append(scan)  # the date order may come from a chat read later
-                    continue
-                conversation, fact = self._build(scan, ctx, learned_orders, inferred)
-            yield self._finish(scan, conversation, fact, ctx, inferred)
-        for scan in deferred:
-            conversation, fact = self._build(scan, ctx, learned_orders, inferred)
-            yield self._finish(scan, conversation, fact, ctx, inferred)
+            scan = self._scan(chat, counted=True)
+            if not ctx.owner:
+                speakers.append((chat.chat_name, self._speakers(scan, ctx)))
+            kept_bytes += scan.size
+            if kept_bytes > _KEEP_BYTES:
+                scan.let_go()
+            scans.append(scan)
+        orders = self._settle_orders(scans, ctx)
+        inferred = None if ctx.owner else self._infer_owner(speakers, ctx)
+        for scan, order in zip(scans, orders, strict=True):
+            yield self._build(scan, order, ctx, inferred)
 
     def _chat_files(self, tree: InputTree, entries: list[str]) -> list[_ChatFile]:
         chats = []
@@ -291,11 +334,14 @@ class WhatsApp(Ingester):
             if lower.endswith(".zip") and tree.kind == "dir":
                 chats += self._zip_chats(tree, name)
             elif lower.endswith(".txt") or tree.kind == "file":
-                chats.append(_ChatFile(tree.display(name), _chat_name(tree, name), _opener(tree, name)))
+                chats.append(_ChatFile(tree.display(name), _chat_name(tree, name), _file_name(name),
+                                       _opener(tree, name)))
         return chats
 
     def _zip_chats(self, tree: InputTree, name: str) -> list[_ChatFile]:
-        """The chats in a zip that sits in a folder (read here, so owner inference sees every chat)."""
+        """The chats in a zip that sits in a folder. Read here rather than left to the registry (which
+        would make each zip an input of its own) so that owner inference and date orders see every
+        chat of the folder: a folder of iPhone zips is the usual way to hand over several chats."""
         path = tree.path / name
         display = tree.display(name)
         inner_chats = _zip_chat_entries(path)
@@ -306,19 +352,20 @@ class WhatsApp(Ingester):
             parent = inner.rpartition("/")[0]
             label = basename(inner) if basename(inner).lower() != "_chat.txt" else basename(parent) or basename(name)
             opener = _zip_opener(path, inner, display, tree)
-            chats.append(_ChatFile(f"{display}:{inner}", _name_from_label(label), opener))
+            chats.append(_ChatFile(f"{display}:{inner}", _name_from_label(label), _file_name(inner), opener))
         return chats
 
     # ------------------------------------------------------------------------- pass one: scan
 
-    def _scan(self, chat: _ChatFile) -> _Scan:
+    def _scan(self, chat: _ChatFile, counted: bool) -> _Scan:
         scan = _Scan(chat)
         headers, continuations, support = scan.headers, scan.continuations, scan.support
         header_match = _HEADER.match
         number = 0
         try:
-            with chat.open() as stream:
+            with chat.open(counted) as stream:
                 for number, raw in enumerate(stream, 1):
+                    scan.size += len(raw)
                     try:
                         line = raw.decode("utf-8")
                     except UnicodeDecodeError:
@@ -328,8 +375,11 @@ class WhatsApp(Ingester):
                     clean = strip_invisible(line)
                     match = header_match(clean)
                     if match is not None and self._accept(scan, match):
-                        headers.append((number, clean, ": \u200e" in line))
+                        lrm = ": \u200e" in line
+                        headers.append((clean, lrm))
                         _count_names(match["rest"], support)
+                        if lrm and not scan.system_author:
+                            scan.system_author = _system_author(line, clean, match)
                     elif headers:
                         continuations.setdefault(len(headers) - 1, []).append(clean)
                     elif clean.strip():
@@ -342,6 +392,14 @@ class WhatsApp(Ingester):
             raise InputError(chat.display, "no line of this file is a WhatsApp message (expected lines like "
                                            "'31/12/2024, 21:05 - Name: text' or '[31/12/2024, 21:05:09] Name: text')",
                              where="line 1")
+        if not normalize_identity(chat.chat_name):
+            # No file, zip or folder name says which chat this is (a bare `_chat.txt`, a renamed file):
+            # an empty name would make every such chat the same conversation, "whatsapp:".
+            chat.chat_name = scan.system_author or chat.file_name
+            if not normalize_identity(chat.chat_name):
+                raise InputError(chat.display, "cannot tell which chat this is: keep the export's file name "
+                                               "('WhatsApp Chat with <name>.txt', or '_chat.txt' inside "
+                                               "'WhatsApp Chat - <name>.zip') or its folder")
         return scan
 
     @staticmethod
@@ -349,166 +407,192 @@ class WhatsApp(Ingester):
         """A header of this file's style with a possible time; anything else is message text."""
         if int(match["hour"]) > 23 or int(match["minute"]) > 59 or int(match["second"] or 0) > 59:
             return False
-        style = (match["open"] is not None, match["sep"], match["ampm"] is not None,
-                 match["second"] is not None, len(match["d1"]) == 4)
+        style = _Style(match["open"] is not None, match["sep"], match["ampm"] is not None,
+                       match["second"] is not None, len(match["d1"]) == 4)
         if scan.style is None:
             scan.style = style
         elif style != scan.style:
             return False
-        if not style[4]:
-            first, second = int(match["d1"]), int(match["d2"])
+        if not style.year_first:
+            first, second, last = int(match["d1"]), int(match["d2"]), int(match["d3"])
             if first > 31 or second > 31 or first == 0 or second == 0:
                 return False
             scan.day_first_votes += first > 12
             scan.month_first_votes += second > 12
+            if scan.year_first_possible:
+                previous = scan.previous_fields
+                scan.year_first_possible = (len(match["d1"]) == 2 and first > 12 and second <= 12
+                                            and len(match["d3"]) <= 2 and (previous is None or first >= previous[0]))
+                scan.last_went_down = scan.last_went_down or (previous is not None and last < previous[1])
+                scan.previous_fields = (first, last)
         return True
 
-    # ------------------------------------------------------------------------ pass two: build
+    @staticmethod
+    def _settle_orders(scans: list[_Scan], ctx: IngestContext) -> list[_Order]:
+        """Each chat's date order: its own when its dates tell, else that of a chat of the same phone
+        (same header style) whose dates do, else a guess from the time zone, said in the note."""
+        own = [scan.order() for scan in scans]
+        learned: dict[_Style | None, str] = {}
+        for scan, order in zip(scans, own, strict=True):
+            if order is not None and order.certain:
+                learned.setdefault(scan.style, order.order)
+        settled = []
+        for scan, order in zip(scans, own, strict=True):
+            if order is not None and (order.certain or scan.style not in learned):
+                settled.append(order)
+            elif scan.style in learned:
+                found = learned[scan.style]
+                settled.append(_Order(found, f"{found} (from another chat of this export)"))
+            elif _US_ZONES.match(str(ctx.zone)):
+                settled.append(_Order("M/D/Y", "assumed M/D/Y (US time zone)"))
+            else:
+                settled.append(_Order("D/M/Y", "assumed D/M/Y"))
+        return settled
 
-    def _build(self, scan: _Scan, ctx: IngestContext, learned_orders: dict[tuple, str],
-               inferred: str | None) -> tuple[Conversation, _Facts]:
-        order, note = self._date_order(scan, ctx, learned_orders)
-        chat_name = scan.chat.chat_name
-        chat_key = normalize_identity(chat_name)
-        conversation = Conversation(
-            id=_conversation_id(chat_name), source=self.name, title=chat_name, messages=[], kind="messaging",
-        )
-        conversation.extra["timezone_assumed"] = str(ctx.zone)
-        conversation.extra["date_order"] = note
-        if scan.preamble:
-            conversation.skipped["text before the first message"] += scan.preamble
-        inferred_key = normalize_identity(inferred) if inferred else None
+    # ------------------------------------------------------------------------------- owner
 
+    def _speakers(self, scan: _Scan, ctx: IngestContext) -> _Tally:
+        """Who speaks in a chat, for owner inference. Read before the date orders are settled, in the
+        file's own order or the zone's guess: the order only decides which impossible dates are text."""
+        own = scan.order()
+        order = own.order if own else ("M/D/Y" if _US_ZONES.match(str(ctx.zone)) else "D/M/Y")
+        tally = _Tally()
+        for entry, reason, text, _ in _classified(scan, order, self._is_known(scan, None, ctx)):
+            tally.add(entry, reason, text)
+        return tally
+
+    @staticmethod
+    def _infer_owner(chats: list[tuple[str, _Tally]], ctx: IngestContext) -> str | None:
+        """The owner when no name is known: the other speaker of the 1:1 chats named after their
+        contact; or, when no chat tells that, the author of "You deleted this message". When the
+        two disagree, neither is trusted."""
+        named = owner_from_chat_names((name, tally.speakers, tally.is_group) for name, tally in chats)
+        deleters = {normalize_identity(n): n for _, tally in chats for n in tally.own_deleted_by}
+        if named and set(deleters) <= {normalize_identity(named)}:
+            owner, basis = named, "inferred: the other speaker of a chat named after its contact"
+        elif not named and len(deleters) == 1:
+            (owner,) = deleters.values()
+            basis = "inferred: the author of 'You deleted this message'"
+        else:
+            return None
+        ctx.inferred_owner.append(owner)
+        ctx.owner_basis = basis
+        return owner
+
+    @staticmethod
+    def _is_known(scan: _Scan, inferred: str | None, ctx: IngestContext) -> Callable[[str], bool]:
+        """Whether a possible speaker name is one notme knows (the chat's, the owner's)."""
+        keys = {normalize_identity(scan.chat.chat_name), *([normalize_identity(inferred)] if inferred else [])}
         known: dict[str, bool] = {}
 
         def is_known(candidate: str) -> bool:
             if candidate not in known:
-                key = normalize_identity(candidate)
-                known[candidate] = key in (chat_key, inferred_key) or ctx.owner.matches(candidate)
+                known[candidate] = normalize_identity(candidate) in keys or ctx.owner.matches(candidate)
             return known[candidate]
 
-        android = not scan.style[0] if scan.style else True
-        entries = self._entries(scan, order, is_known, android)
-        speakers: dict[str, None] = {}
-        group_event = False
-        own_deleted_by: set[str] = set()
-        for when, name, text, lrm, index in entries:
-            if index in scan.not_utf8_headers:
-                continue  # counted by ctx.malformed when the chat is finished
-            reason, text, edited = _classify(name, text, lrm)
-            if name is not None and reason != "system line":
-                speakers.setdefault(name)
-            if reason == "system line":
-                group_event = group_event or bool(_GROUP_EVENT.search(text.partition("\n")[0]))
-            if reason == "deleted message" and name is not None and _OWN_DELETED.match(text):
-                own_deleted_by.add(name)
+        return is_known
+
+    # ------------------------------------------------------------------------ pass two: build
+
+    def _build(self, scan: _Scan, order: _Order, ctx: IngestContext, inferred: str | None) -> Conversation:
+        if not scan.headers:  # let go after pass one: read again (its bytes were counted then)
+            scan = self._scan(scan.chat, counted=False)
+        for number in scan.not_utf8:
+            ctx.malformed(scan.chat.display, f"line {number}", "line is not UTF-8 text")
+        chat_name = scan.chat.chat_name
+        conversation = Conversation(
+            id=_conversation_id(chat_name), source=self.name, title=chat_name, messages=[], kind="messaging",
+            extra={"timezone_assumed": str(ctx.zone), "date_order": order.note},
+        )
+        if scan.preamble:
+            conversation.skipped["text before the first message"] += scan.preamble
+        inferred_key = normalize_identity(inferred) if inferred else None
+        mine: dict[str, bool] = {}  # speaker → is the owner
+        tally = _Tally()
+        clock = _WallClock(ctx.zone)
+        for entry, reason, text, edited in _classified(scan, order.order, self._is_known(scan, inferred, ctx)):
+            tally.add(entry, reason, text)
             if reason:
                 conversation.skipped[reason] += 1
                 continue
+            name = entry.name
             assert name is not None
-            message = Message(speaker=name, is_me=False, text=text, timestamp=from_wallclock(when, ctx.zone))
+            is_me = mine.get(name)
+            if is_me is None:
+                is_me = mine[name] = ctx.is_owner_named(name) or normalize_identity(name) == inferred_key
+            # The id hashes the time as written and the owner flag, not the UTC time and the name:
+            # the same export read in another --timezone, or after a contact was renamed, is the same.
+            message = Message(speaker=name, is_me=is_me, text=text, timestamp=clock.utc(entry.when),
+                              id=derived_message_id(entry.when.isoformat(), is_me, text))
             if edited:
                 message.extra["edited"] = True
             conversation.messages.append(message)
-        scan.headers, scan.continuations, scan.support = [], {}, Counter()  # built: let the lines go
-        conversation.participants = list(speakers)
-        conversation.is_group = group_event or len(speakers) > 2
-        facts = _Facts(conversation.id, list(speakers), conversation.is_group, own_deleted_by, conversation.title)
-        return conversation, facts
+        scan.let_go()  # built: let the lines go
+        conversation.participants = list(tally.speakers)
+        conversation.is_group = tally.is_group
+        if ctx.owner and not inferred and any(mine.values()):
+            ctx.owner_basis = "named by --me"
+        return conversation
 
-    def _date_order(self, scan: _Scan, ctx: IngestContext, learned_orders: dict[tuple, str]) -> tuple[str, str]:
-        order = scan.order()
-        if order is not None:
-            learned_orders.setdefault(scan.style, order)
-            return order, order
-        if scan.style in learned_orders:
-            order = learned_orders[scan.style]
-            return order, f"{order} (from another chat of this export)"
-        if _US_ZONES.match(str(ctx.zone)):
-            return "M/D/Y", "assumed M/D/Y (US time zone)"
-        return "D/M/Y", "assumed D/M/Y"
 
-    @staticmethod
-    def _entries(scan: _Scan, order: str, is_known: Callable[[str], bool],
-                 android: bool) -> Iterator[tuple[datetime, str | None, str, bool, int]]:
-        """(time, author or None for a system line, text, LRM mark, header index) per message, in file order.
+class _WallClock:
+    """UTC for a file's wall-clock times, in file order. In the hour that repeats when clocks go
+    back, a time earlier than the one before it is the second pass through that hour (fold=1),
+    so messages do not run backwards."""
 
-        A header whose date is impossible in this order (31/02) is message text after all."""
-        pending: tuple[datetime, str | None, str, bool, int] | None = None
-        header_match = _HEADER.match
-        for index, (_, line, lrm) in enumerate(scan.headers):
-            match = header_match(line)
-            assert match is not None  # it matched in pass one
-            more = scan.continuations.get(index)
-            when = _moment(match, order)
-            if when is None:
-                if pending is not None:
-                    text = "\n".join([pending[2], line, *(more or [])])
-                    pending = (pending[0], pending[1], text, pending[3], pending[4])
-                continue
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self.last: datetime | None = None
+        self.folded = False
+
+    def utc(self, when: datetime) -> str | None:
+        if self.last is not None and (self.folded or when < self.last):
+            aware = when.replace(tzinfo=self.zone)
+            self.folded = aware.utcoffset() != aware.replace(fold=1).utcoffset()
+        self.last = when
+        return from_wallclock(when.replace(fold=1) if self.folded else when, self.zone)
+
+
+def _entries(scan: _Scan, order: str, is_known: Callable[[str], bool]) -> Iterator[_Entry]:
+    """The messages of a scanned file in file order. A header whose date is impossible in this
+    order (31/02) is message text after all."""
+    assert scan.style is not None
+    android = not scan.style.bracketed
+    pending: _Entry | None = None
+    header_match = _HEADER.match
+    for index, (line, lrm) in enumerate(scan.headers):
+        match = header_match(line)
+        assert match is not None  # it matched in pass one
+        more = scan.continuations.get(index)
+        when = _moment(match, order)
+        if when is None:
             if pending is not None:
-                yield pending
-            name, body = _split_name(match["rest"], scan.support, is_known, android)
-            pending = (when, name, "\n".join([body, *more]) if more else body, lrm, index)
+                pending = pending._replace(text="\n".join([pending.text, line, *(more or [])]))
+            continue
         if pending is not None:
             yield pending
+        name, body = _split_name(match["rest"], scan.support, is_known, android)
+        pending = _Entry(when, name, "\n".join([body, *more]) if more else body, lrm, index)
+    if pending is not None:
+        yield pending
 
-    # ------------------------------------------------------------------------------- owner
 
-    @staticmethod
-    def _infer_owner(facts: list[_Facts], ctx: IngestContext) -> str | None:
-        one_to_one: dict[str, set[str]] = {}
-        display: dict[str, str] = {}
-        for fact in facts:
-            if not fact.is_group:
-                keys = set()
-                for speaker in fact.speakers:
-                    key = normalize_identity(speaker)
-                    display.setdefault(key, speaker)
-                    keys.add(key)
-                one_to_one[fact.conversation_id] = one_to_one.get(fact.conversation_id, set()) | keys
-        if len(one_to_one) >= 2:
-            common = set.intersection(*one_to_one.values())
-            if len(common) == 1:
-                name = display[common.pop()]
-                ctx.inferred_owner.append(name)
-                ctx.owner_basis = "inferred: the name in every 1:1 chat"
-                return name
-        deleters = {normalize_identity(n): n for fact in facts for n in fact.own_deleted_by}
-        if len(deleters) == 1:
-            name = next(iter(deleters.values()))
-            ctx.inferred_owner.append(name)
-            ctx.owner_basis = "inferred: the author of 'You deleted this message'"
-            return name
-        # A 1:1 chat is named after the contact ("WhatsApp Chat with Maya Chen"): the other speaker is
-        # the owner. Only when every such chat points at the same person.
-        others = {}
-        for fact in facts:
-            keys = {normalize_identity(s): s for s in fact.speakers}
-            contact = normalize_identity(fact.chat_name)
-            if not fact.is_group and len(keys) == 2 and contact in keys:
-                (other,) = (s for k, s in keys.items() if k != contact)
-                others[normalize_identity(other)] = other
-        if len(others) == 1:
-            name = next(iter(others.values()))
-            ctx.inferred_owner.append(name)
-            ctx.owner_basis = "inferred: the other speaker of a chat named after its contact"
-            return name
-        return None
+def _classified(scan: _Scan, order: str,
+                is_known: Callable[[str], bool]) -> Iterator[tuple[_Entry, str | None, str, bool]]:
+    """(entry, reason to leave it out or None, text to keep, edited) per message; a message holding
+    a line that is not UTF-8 is left to `ctx.malformed`."""
+    for entry in _entries(scan, order, is_known):
+        if entry.index not in scan.not_utf8_headers:
+            yield (entry, *_classify(entry.name, entry.text, entry.lrm))
 
-    def _finish(self, scan: _Scan, conversation: Conversation, fact: _Facts, ctx: IngestContext,
-                inferred: str | None) -> Conversation:
-        for number in scan.not_utf8:
-            ctx.malformed(scan.chat.display, f"line {number}", "line is not UTF-8 text")
-        inferred_key = normalize_identity(inferred) if inferred else None
-        mine = {}
-        for speaker in fact.speakers:
-            mine[speaker] = ctx.is_owner_named(speaker) or normalize_identity(speaker) == inferred_key
-        if ctx.owner and any(mine.values()) and not inferred:
-            ctx.owner_basis = "named by --me"
-        for message in conversation.messages:
-            message.is_me = mine.get(message.speaker, False)
-        return conversation
+
+def _system_author(line: str, clean: str, match: re.Match[str]) -> str:
+    """The name an iPhone system line is written under (the chat's name), or "" for other lines
+    marked with U+200E (media, deleted messages: their author is a person)."""
+    end = len(strip_invisible(line[:line.index(": \u200e")]))
+    name = clean[match.start("rest"):end]
+    reason, _, _ = _classify(name, clean[end + 2:], True)
+    return name.strip() if reason == "system line" and 0 < len(name) <= _MAX_NAME else ""
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -550,16 +634,16 @@ def _zip_chat_entries(path: Path, whole: bool = False) -> list[str]:
     return chats
 
 
-def _opener(tree: InputTree, name: str) -> Callable[[], IO[bytes]]:
-    return lambda: tree.open(name)
+def _opener(tree: InputTree, name: str) -> Callable[[bool], IO[bytes]]:
+    return lambda counted: tree.open(name, counted)
 
 
-def _zip_opener(path: Path, inner: str, display: str, tree: InputTree) -> Callable[[], IO[bytes]]:
-    def open_entry() -> IO[bytes]:
+def _zip_opener(path: Path, inner: str, display: str, tree: InputTree) -> Callable[[bool], IO[bytes]]:
+    def open_entry(counted: bool) -> IO[bytes]:
         try:
             # The member stream keeps the file open until it is closed; the archive object can go now.
             with zipfile.ZipFile(path) as archive:
-                if tree.on_read:  # progress counts the zip by its compressed size, as the folder lists it
+                if counted and tree.on_read:  # progress counts the zip by its compressed size, as the folder lists it
                     tree.on_read(archive.getinfo(inner).compress_size)
                 return archive.open(inner)
         except (zipfile.BadZipFile, OSError, KeyError, RuntimeError) as e:
@@ -569,15 +653,21 @@ def _zip_opener(path: Path, inner: str, display: str, tree: InputTree) -> Callab
 
 
 def _chat_name(tree: InputTree, name: str) -> str:
-    """The chat's name: from the file name, or for iPhone's `_chat.txt` from its zip or folder."""
+    """The chat's name: from the file name, or for iPhone's `_chat.txt` from its zip or folder;
+    "" when none of them gives one."""
     if basename(name).lower() != "_chat.txt":
         return _name_from_label(basename(name))
     parent = name.rpartition("/")[0]
     if parent:
         return _name_from_label(basename(parent))
-    if tree.kind == "file":
-        return _name_from_label(tree.path.parent.name or "WhatsApp chat")
-    return _name_from_label(tree.path.name)
+    # The pipeline resolves input paths, so "." and a relative `_chat.txt` have their folder's name.
+    return _name_from_label(tree.path.parent.name if tree.kind == "file" else tree.path.name)
+
+
+def _file_name(name: str) -> str:
+    """The file's own name without `.txt`; "" for `_chat.txt`, which names no chat."""
+    stem = re.sub(r"\.txt$", "", strip_invisible(basename(name)), flags=re.IGNORECASE).strip()
+    return "" if stem.lower() == "_chat" else stem
 
 
 def _name_from_label(label: str) -> str:
@@ -636,8 +726,10 @@ def _split_name(rest: str, support: Counter[str], is_known: Callable[[str], bool
                 if support[longer] != count:
                     break
                 chosen = longer
-        elif android and (_GROUP_EVENT.search(rest) or _OTHER_EVENT.search(rest)):
-            return None, rest  # `Ana changed the subject from "a: b" to "c"`
+        elif android and (_GROUP_EVENT.search(chosen) or _OTHER_EVENT.search(chosen)):
+            # `Ana changed the subject from "a: b" to "c"`. Only the part before the ": " is tested:
+            # a member's one message may well say "I added the route" or "ok I left".
+            return None, rest
     name = chosen.strip().lstrip("~").strip()  # "~ Ana", "~\u202fAna": a non-contact
     if not name:
         return None, rest
