@@ -35,6 +35,17 @@ def stored(corpus: str = "default") -> list[Conversation]:
     return list(Corpus(corpus).conversations())
 
 
+def only(corpus: str = "default") -> Conversation:
+    """The one conversation stored (a test fails if there are more or none)."""
+    (found,) = stored(corpus)
+    return found
+
+
+def texts(conversation: Conversation) -> list[tuple[bool, str]]:
+    """(is the owner's, text) of each message: what most ingester tests compare."""
+    return [(m.is_me, m.text) for m in conversation.messages]
+
+
 def corpus_bytes(corpus: str = "default") -> bytes:
     """Everything stored for a corpus, to show an operation left it untouched."""
     c = Corpus(corpus)

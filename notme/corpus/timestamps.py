@@ -90,3 +90,30 @@ def from_wallclock(moment: datetime, zone: tzinfo) -> str | None:
 def parse_iso_utc(value: str) -> datetime:
     """The inverse of `iso_utc`, for code that reads the corpus."""
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class WallClock:
+    """UTC for a file's wall-clock times, in file order. In the hour that repeats when clocks go
+    back, a time earlier than the one before it is the second pass through that hour (fold=1),
+    so messages do not run backwards."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self.last: datetime | None = None
+        self.folded = False
+
+    def utc(self, when: datetime) -> str | None:
+        if self.last is not None and (self.folded or when < self.last):
+            aware = when.replace(tzinfo=self.zone)
+            self.folded = aware.utcoffset() != aware.replace(fold=1).utcoffset()
+        self.last = when
+        return from_wallclock(when.replace(fold=1) if self.folded else when, self.zone)
+
+    def utc_of_iso(self, text: str) -> str | None:
+        """ISO local time without an offset, as some exporters write it (an offset, should one
+        appear, is used as it is)."""
+        try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError:
+            return None
+        return self.utc(moment) if moment.tzinfo is None else from_iso(text)

@@ -9,12 +9,12 @@ Both formats are training data: their owner is taken to be the user / human side
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ijson
 
-from notme.corpus.schema import Conversation, content_fingerprint
+from notme.corpus.schema import Conversation, Message, content_fingerprint
 from notme.corpus.text import short_title
 from notme.errors import InputError
 from notme.ingest.base import IngestContext
@@ -125,3 +125,19 @@ def content_id(source: str, conversation: Conversation) -> str:
     """Records carry no usable id: the conversation's id is a hash of who said what, so the same
     conversation in two files (or from another source) is stored once."""
     return f"{source}:{content_fingerprint(conversation)[:24]}"
+
+
+def assistant_chat(source: str, turns: list[Any],
+                   read_turn: Callable[[Any, Conversation], Message | None],
+                   conversation: Conversation | None = None) -> Conversation:
+    """A conversation from a list of turns in a generic chat format; its id is a hash of its
+    content (these formats have no ids), its title the first prompt."""
+    conversation = conversation or Conversation(id="", source=source, title="", messages=[], kind="assistant",
+                                                participants=["me", "assistant"])
+    for turn in turns:
+        message = read_turn(turn, conversation)
+        if message is not None:
+            conversation.messages.append(message)
+    conversation.id = content_id(source, conversation)
+    conversation.title = title_of(conversation)
+    return conversation

@@ -10,7 +10,7 @@ import pytest
 from notme.errors import InputError
 from notme.ingest.pipeline import ingest
 from notme.samples.chatgpt import ChatGPTConversation, feedback_entry, write_export
-from tests.conftest import corpus_bytes, stored
+from tests.conftest import corpus_bytes, only, stored, texts
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -19,13 +19,6 @@ def conversation(title: str = "Regex", **kw) -> ChatGPTConversation:
     return ChatGPTConversation(title, START, **kw)
 
 
-def only(corpus: str = "default"):
-    (found,) = stored(corpus)
-    return found
-
-
-def texts(conv) -> list[tuple[bool, str]]:
-    return [(m.is_me, m.text) for m in conv.messages]
 
 
 def test_linear_conversation_keeps_order_owner_and_utc_times(exports):

@@ -19,7 +19,7 @@ from notme.samples.claude_ai import (
     write_export,
     write_sample,
 )
-from tests.conftest import corpus_bytes, stored
+from tests.conftest import corpus_bytes, only, stored, texts
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 OWNER = {"owner": "Sam Rivera", "owner_handles": {"email": "sam.rivera@example.com", "phone": "+351 910 555 100"},
@@ -30,13 +30,6 @@ def conversation(name: str = "Regex", **kw) -> ClaudeConversation:
     return ClaudeConversation(name, START, **kw)
 
 
-def only(corpus: str = "default"):
-    (found,) = stored(corpus)
-    return found
-
-
-def texts(conv) -> list[tuple[bool, str]]:
-    return [(m.is_me, m.text) for m in conv.messages]
 
 
 def test_tree_conversation_keeps_order_owner_ids_and_utc_times(exports):

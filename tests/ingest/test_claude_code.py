@@ -17,7 +17,7 @@ from notme.samples.claude_code import (
     write_projects,
     write_sample,
 )
-from tests.conftest import corpus_bytes, stored
+from tests.conftest import corpus_bytes, only, stored, texts
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 CWD = "/Users/sam/code/notes-app"
@@ -27,13 +27,6 @@ def session(cwd: str = CWD, seed: int = 1, **kw) -> ClaudeCodeSession:
     return ClaudeCodeSession(cwd, START, seed=seed, **kw)
 
 
-def only(corpus: str = "default"):
-    (found,) = stored(corpus)
-    return found
-
-
-def texts(conv) -> list[tuple[bool, str]]:
-    return [(m.is_me, m.text) for m in conv.messages]
 
 
 def project(exports: Path, *sessions: ClaudeCodeSession) -> Path:

@@ -11,7 +11,7 @@ from notme.errors import InputError
 from notme.ingest.pipeline import ingest
 from notme.samples import telegram
 from notme.samples.discord import DiscordChannel, DiscordUser, write_export, write_sample
-from tests.conftest import corpus_bytes, stored
+from tests.conftest import corpus_bytes, only, stored, texts
 
 START = datetime(2025, 3, 1, 21, 0, tzinfo=UTC)
 ME = DiscordUser("555010000000000100", "sam.rivera", "Sam Rivera")
@@ -29,13 +29,6 @@ def server_channel(name: str = "general", **kw) -> DiscordChannel:
     return DiscordChannel(SERVER, "900000000000000002", name, START, **kw)
 
 
-def only(corpus: str = "default"):
-    (found,) = stored(corpus)
-    return found
-
-
-def texts(conv) -> list[tuple[bool, str]]:
-    return [(m.is_me, m.text) for m in conv.messages]
 
 
 def test_dm_is_one_to_one_with_the_owner_named_by_me_and_utc_times(exports):

@@ -15,7 +15,7 @@ from notme.ingest.inputs import InputTree
 from notme.ingest.pipeline import ingest
 from notme.ingest.sources.gemini import Gemini, html_to_text
 from notme.samples.gemini import FOLDER, GeminiActivity, write_sample, write_takeout
-from tests.conftest import corpus_bytes, stored
+from tests.conftest import corpus_bytes, only, stored
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -27,10 +27,6 @@ def activity(step_seconds: float = 120) -> GeminiActivity:
 def texts(conv) -> list[tuple[bool, str, str]]:
     return [(m.is_me, m.speaker, m.text) for m in conv.messages]
 
-
-def only():
-    (conv,) = stored()
-    return conv
 
 
 def test_prompt_and_answer_become_a_conversation_in_time_order(exports):

@@ -14,7 +14,7 @@ from notme.errors import InputError
 from notme.ingest import typedstream
 from notme.ingest.pipeline import ingest
 from notme.samples.imessage import ChatDB, attributed_body, write_sample, write_unrelated_sqlite
-from tests.conftest import corpus_bytes, stored
+from tests.conftest import corpus_bytes, only, stored
 
 OWNER = "+15550100000"
 THEM = "+15550102233"
@@ -30,10 +30,6 @@ def one_to_one(**kw) -> tuple[ChatDB, int, int]:
     them = db.handle(THEM)
     return db, db.chat([them]), them
 
-
-def only(corpus: str = "default"):
-    (found,) = stored(corpus)
-    return found
 
 
 def said(conv) -> list[tuple[str, str]]:

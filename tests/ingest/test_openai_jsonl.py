@@ -23,7 +23,7 @@ from notme.samples.openai_jsonl import (
 )
 from notme.samples.sharegpt import ShareGPTRecord
 from notme.samples.sharegpt import write_json as write_sharegpt
-from tests.conftest import corpus_bytes, stored
+from tests.conftest import corpus_bytes, only, stored
 
 
 def record(question: str = "Regex for ISO dates?", answer: str = r"\d{4}-\d{2}-\d{2}",
@@ -37,10 +37,6 @@ def record(question: str = "Regex for ISO dates?", answer: str = r"\d{4}-\d{2}-\
 def texts(conv) -> list[tuple[bool, str, str]]:
     return [(m.is_me, m.speaker, m.text) for m in conv.messages]
 
-
-def only():
-    (conv,) = stored()
-    return conv
 
 
 def test_jsonl_record_owner_is_the_user_and_system_prompt_is_left_out(exports):

@@ -15,7 +15,7 @@ from notme.ingest.sources.sharegpt import ShareGPT
 from notme.samples.openai_jsonl import ChatRecord
 from notme.samples.openai_jsonl import write_jsonl as write_openai_jsonl
 from notme.samples.sharegpt import ShareGPTRecord, write_json, write_jsonl, write_sample
-from tests.conftest import corpus_bytes, stored
+from tests.conftest import corpus_bytes, only, stored
 
 
 def record(question: str = "Regex for ISO dates?", answer: str = r"\d{4}-\d{2}-\d{2}", **kw) -> ShareGPTRecord:
@@ -28,10 +28,6 @@ def record(question: str = "Regex for ISO dates?", answer: str = r"\d{4}-\d{2}-\
 def texts(conv) -> list[tuple[bool, str, str]]:
     return [(m.is_me, m.speaker, m.text) for m in conv.messages]
 
-
-def only():
-    (conv,) = stored()
-    return conv
 
 
 def test_json_array_owner_is_the_human_side(exports):

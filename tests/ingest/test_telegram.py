@@ -22,7 +22,7 @@ from notme.samples.telegram import (
     write_export,
     write_sample,
 )
-from tests.conftest import corpus_bytes, stored
+from tests.conftest import corpus_bytes, only, stored, texts
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 ME = TelegramUser("Sam Rivera", 5550100)
@@ -39,13 +39,6 @@ def full_export(folder, chats, **kw):
     return write_export(folder, chats, owner=personal_information(ME), **kw)
 
 
-def only(corpus: str = "default"):
-    (found,) = stored(corpus)
-    return found
-
-
-def texts(conv) -> list[tuple[bool, str]]:
-    return [(m.is_me, m.text) for m in conv.messages]
 
 
 def by_title() -> dict:

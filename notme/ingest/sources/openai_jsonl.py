@@ -24,13 +24,12 @@ from notme.ingest.base import IngestContext, Ingester
 from notme.ingest.chatformats import (
     EXTENSIONS,
     TOOL_ROLES,
-    content_id,
+    assistant_chat,
     empty_reason,
     keys_at,
     read_records,
     sniff_first_record,
     text_of,
-    title_of,
 )
 from notme.ingest.inputs import InputTree
 
@@ -83,15 +82,7 @@ class OpenAIJSONL(Ingester):
                 raise InputError(display, 'no record holds a "messages" list of role/content messages')
 
     def _conversation(self, messages: list[Any]) -> Conversation:
-        conversation = Conversation(id="", source=self.name, title="", messages=[], kind="assistant",
-                                    participants=["me", "assistant"])
-        for raw in messages:
-            message = self._message(raw, conversation)
-            if message is not None:
-                conversation.messages.append(message)
-        conversation.id = content_id(self.name, conversation)
-        conversation.title = title_of(conversation)
-        return conversation
+        return assistant_chat(self.name, messages, self._message)
 
     @staticmethod
     def _message(raw: Any, conversation: Conversation) -> Message | None:

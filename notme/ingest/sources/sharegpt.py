@@ -25,13 +25,12 @@ from notme.ingest.base import IngestContext, Ingester
 from notme.ingest.chatformats import (
     EXTENSIONS,
     TOOL_ROLES,
-    content_id,
+    assistant_chat,
     empty_reason,
     keys_at,
     read_records,
     sniff_first_record,
     text_of,
-    title_of,
 )
 from notme.ingest.inputs import InputTree
 
@@ -82,13 +81,7 @@ class ShareGPT(Ingester):
                                     participants=["me", "assistant"])
         if isinstance(record.get("system"), str) and record["system"].strip():
             conversation.skipped["system prompt"] += 1
-        for turn in record["conversations"]:
-            message = self._message(turn, conversation)
-            if message is not None:
-                conversation.messages.append(message)
-        conversation.id = content_id(self.name, conversation)
-        conversation.title = title_of(conversation)
-        return conversation
+        return assistant_chat(self.name, record["conversations"], self._message, conversation)
 
     @staticmethod
     def _message(turn: Any, conversation: Conversation) -> Message | None:

@@ -23,12 +23,12 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, tzinfo
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
 from notme.corpus.schema import Conversation, Message, derived_message_id
-from notme.corpus.timestamps import from_iso, from_wallclock
+from notme.corpus.timestamps import WallClock
 from notme.errors import InputError
 from notme.ingest.base import IngestContext, Ingester, owner_from_chat_names
 from notme.ingest.inputs import InputTree, basename
@@ -144,7 +144,7 @@ class Signal(Ingester):
         if not chat_name:  # an empty name would make every such chat the same conversation, "signal:"
             raise InputError(display, "cannot tell which chat this is: pass the chat's folder as sigexport "
                                       "wrote it (the folder is named after the chat)")
-        clock = _WallClock(ctx.zone)
+        clock = WallClock(ctx.zone)
         conversation = Conversation(
             id=f"signal:{chat_name}", source=self.name, title=chat_name, messages=[], kind="messaging",
             extra={"timezone_assumed": str(ctx.zone)},
@@ -175,7 +175,7 @@ class Signal(Ingester):
 
     @staticmethod
     def _sigexport_message(row: Any, conversation: Conversation, display: str, number: int,
-                           ctx: IngestContext, clock: _WallClock) -> Message | None:
+                           ctx: IngestContext, clock: WallClock) -> Message | None:
         if not isinstance(row, dict):
             ctx.malformed(display, f"line {number}", "row is not an object")
             return None
@@ -237,7 +237,7 @@ class Signal(Ingester):
                 kind="messaging", extra={"timezone_assumed": str(ctx.zone)},
             )
             speakers: dict[str, bool] = {}
-            clock = _WallClock(ctx.zone)
+            clock = WallClock(ctx.zone)
             for moment, speaker, body in _txt_records(tree, name, conversation.skipped,
                                                       functools.partial(ctx.malformed, display)):
                 if speaker not in speakers:
@@ -263,32 +263,6 @@ class Signal(Ingester):
             speakers = {speaker: None for _, speaker, _ in records}
             threads.append((match["name"], speakers, len(speakers) > 2))
         return owner_from_chat_names(threads)
-
-
-class _WallClock:
-    """UTC for a file's wall-clock times, in file order. In the hour that repeats when clocks go
-    back, a time earlier than the one before it is the second pass through that hour (fold=1),
-    so messages do not run backwards."""
-
-    def __init__(self, zone: tzinfo) -> None:
-        self.zone = zone
-        self.last: datetime | None = None
-        self.folded = False
-
-    def utc(self, when: datetime) -> str | None:
-        if self.last is not None and (self.folded or when < self.last):
-            aware = when.replace(tzinfo=self.zone)
-            self.folded = aware.utcoffset() != aware.replace(fold=1).utcoffset()
-        self.last = when
-        return from_wallclock(when.replace(fold=1) if self.folded else when, self.zone)
-
-    def utc_of_iso(self, text: str) -> str | None:
-        """sigexport's `date`: naive local time (an offset, should one appear, is used as it is)."""
-        try:
-            moment = datetime.fromisoformat(text.strip())
-        except ValueError:
-            return None
-        return self.utc(moment) if moment.tzinfo is None else from_iso(text)
 
 
 def _txt_records(tree: InputTree, name: str, skipped: Counter[str], malformed: Callable[[str, str], None],

@@ -37,13 +37,13 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime
 from pathlib import Path
 from typing import IO, NamedTuple
 
 from notme.corpus.schema import Conversation, Message, derived_message_id
 from notme.corpus.text import normalize_identity, strip_invisible
-from notme.corpus.timestamps import from_wallclock
+from notme.corpus.timestamps import WallClock
 from notme.errors import InputError
 from notme.ingest.base import IngestContext, Ingester, owner_from_chat_names
 from notme.ingest.inputs import InputTree, basename
@@ -509,7 +509,7 @@ class WhatsApp(Ingester):
         inferred_key = normalize_identity(inferred) if inferred else None
         mine: dict[str, bool] = {}  # speaker → is the owner
         tally = _Tally()
-        clock = _WallClock(ctx.zone)
+        clock = WallClock(ctx.zone)
         for entry, reason, text, edited in _classified(scan, order.order, self._is_known(scan, inferred, ctx)):
             tally.add(entry, reason, text)
             if reason:
@@ -533,24 +533,6 @@ class WhatsApp(Ingester):
         if ctx.owner and not inferred and any(mine.values()):
             ctx.owner_basis = "named by --me"
         return conversation
-
-
-class _WallClock:
-    """UTC for a file's wall-clock times, in file order. In the hour that repeats when clocks go
-    back, a time earlier than the one before it is the second pass through that hour (fold=1),
-    so messages do not run backwards."""
-
-    def __init__(self, zone: tzinfo) -> None:
-        self.zone = zone
-        self.last: datetime | None = None
-        self.folded = False
-
-    def utc(self, when: datetime) -> str | None:
-        if self.last is not None and (self.folded or when < self.last):
-            aware = when.replace(tzinfo=self.zone)
-            self.folded = aware.utcoffset() != aware.replace(fold=1).utcoffset()
-        self.last = when
-        return from_wallclock(when.replace(fold=1) if self.folded else when, self.zone)
 
 
 def _entries(scan: _Scan, order: str, is_known: Callable[[str], bool]) -> Iterator[_Entry]:
