@@ -56,7 +56,7 @@ class IngestContext:
     owner_basis: str | None = None
     # Set when the owner can only be told by name (WhatsApp, a one-chat Telegram export…).
     owner_by_name: bool = False
-    # Names the ingester worked out itself (e.g. the one name in every WhatsApp 1:1 chat).
+    # Names the ingester worked out itself (e.g. the other speaker of a chat named after its contact).
     inferred_owner: list[str] = field(default_factory=list)
 
     def drop(self, reason: str, where: str | None = None) -> None:
