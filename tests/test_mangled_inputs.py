@@ -242,6 +242,14 @@ SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
+def fresh_copy(folder: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A new copy of a template export for one example, and its data file inside the copy."""
+    work = tmp_path / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(folder, work)
+    return work, work / main_file(folder).relative_to(folder)
+
+
 @pytest.mark.parametrize("source", sorted(WRITERS))
 def test_structurally_mangled_exports_are_read_or_refused_cleanly(source, cache, tmp_path, baseline):
     folder = template(source, cache)
@@ -249,10 +257,7 @@ def test_structurally_mangled_exports_are_read_or_refused_cleanly(source, cache,
     @SETTINGS
     @given(data=st.data())
     def run(data):
-        work = tmp_path / "work"
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.copytree(folder, work)
-        target_file = work / main_file(folder).relative_to(folder)
+        work, target_file = fresh_copy(folder, tmp_path)
         data.draw(structural_mangle(target_file))()
         _ingest_and_check(work, data.draw(st.sampled_from([None, source])), record_level=True)
 
@@ -266,10 +271,7 @@ def test_byte_mangled_exports_are_read_or_refused_cleanly(source, cache, tmp_pat
     @SETTINGS
     @given(data=st.data())
     def run(data):
-        work = tmp_path / "work"
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.copytree(folder, work)
-        target_file = work / main_file(folder).relative_to(folder)
+        work, target_file = fresh_copy(folder, tmp_path)
         data.draw(byte_mangle(target_file))()
         as_zip = data.draw(st.booleans())
         if as_zip:
