@@ -1,0 +1,1 @@
+"""Run records: what a training run leaves in adapters/<run>/, for every reader."""

@@ -1,0 +1,1 @@
+"""Training: LoRA SFT and preference tuning on MLX, built on mlx-lm's tuner."""

@@ -1,0 +1,54 @@
+"""DPO's reference log-probs, computed once and cached.
+
+The reference is the policy as it enters the preference stage (the base with the SFT adapters), so
+scoring every pair once before the first update gives exactly what a frozen copy would give at every
+step — without a second copy of the model in memory or a second forward pass per step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+from notme.train.batching import Batcher, PairSet
+from notme.train.losses import sequence_logps
+
+
+def pairs_digest(pairs: PairSet) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for pair in pairs.pairs:
+        for side in (pair.chosen, pair.rejected):
+            h.update(side.ids.tobytes())
+            h.update(side.weights.tobytes())
+    return h.hexdigest()
+
+
+def reference_logps(model: nn.Module, pairs: PairSet, batch_size: int, max_length: int,
+                    cache: Path | None = None) -> np.ndarray:
+    """[len(pairs), 2] summed log-probs of the chosen and rejected responses under `model` as it is
+    now; read from `cache` when it holds the same pairs (a resumed run), written there otherwise."""
+    digest = pairs_digest(pairs)
+    if cache is not None and cache.is_file():
+        stored = np.load(cache)
+        if str(stored["digest"]) == digest:
+            return stored["logps"]
+    was_training = model.training
+    model.eval()
+    result = np.zeros((len(pairs), 2), dtype=np.float32)
+    for start in range(0, len(pairs), batch_size):
+        indices = list(range(start, min(start + batch_size, len(pairs))))
+        inputs, targets, weights, _, _ = Batcher._render_pairs(pairs, indices, max_length)
+        logps, _ = sequence_logps(model, inputs, targets, weights)
+        mx.eval(logps)
+        values = np.array(logps)
+        half = len(indices)
+        result[indices, 0], result[indices, 1] = values[:half], values[half:]
+    model.train(was_training)
+    if cache is not None and mx.distributed.init().rank() == 0:
+        with cache.open("wb") as out:  # a file object: np.savez would otherwise add ".npz" to the name
+            np.savez(out, digest=np.array(digest), logps=result)
+    return result
