@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from notme import __version__, render
+from notme.blas import reexec_with_openblas
 from notme.corpus import query
 from notme.corpus.scrub import Scrubber
 from notme.corpus.stats import corpus_stats
@@ -251,7 +253,133 @@ def corpus_owner(corpus_name: str, add: tuple[str, ...], remove: tuple[str, ...]
         out.print(f"  {source}: {basis}")
 
 
+@cli.group()
+def base() -> None:
+    """Base models: import a GGUF file (Ollama's and LM Studio's stores are full of them), list them."""
+
+
+@base.command("import")
+@click.argument("gguf", type=click.Path(path_type=Path))
+@click.option("--name", help="What recipes call it (base.model: NAME). Default: the file's name and a hash.")
+@click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]), default="auto",
+              show_default=True, help="Weights are dequantized to this; auto: float32 on CPU, bfloat16 with a GPU.")
+@click.option("--chat-template", "chat_template", type=click.Path(path_type=Path),
+              help="A Jinja chat template file, for a GGUF that carries none.")
+@click.option("--replace", is_flag=True, help="Replace a model imported under the same name.")
+def base_import(gguf: Path, name: str | None, dtype: str, chat_template: Path | None, replace: bool) -> None:
+    """Convert FILE.gguf into an MLX model folder in the workspace (tokenizer and chat template included)."""
+    reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
+    from notme.models import import_base
+
+    model = import_base(gguf, name=name, dtype=dtype, chat_template_file=chat_template, replace=replace)
+    out.print(render.base_models_table([model]))
+    out.print(f"use it in a recipe as  base: {{model: {model.name}}}")
+
+
+@base.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def base_list(as_json: bool) -> None:
+    """The base models imported into this workspace."""
+    from notme.models import list_bases
+
+    models = list_bases()
+    if as_json:
+        click.echo(json.dumps([m.to_dict() for m in models], indent=2))
+    elif models:
+        out.print(render.base_models_table(models))
+    else:
+        out.print("no models imported yet; `notme base import FILE.gguf` adds one ('smollm2', the bundled "
+                  "default, is imported on first use)")
+
+
+@cli.group()
+def recipe() -> None:
+    """Training recipes: five layers (base, domain, use, mode, identity) composed with `extends:`."""
+
+
+@recipe.command("list")
+def recipe_list() -> None:
+    """The recipes you can train: shipped ones and your own (<workspace>/recipes/)."""
+    from notme.recipe import list_recipes
+
+    out.print(render.recipes_table(list_recipes()))
+
+
+@recipe.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="The resolved recipe as JSON.")
+def recipe_show(name: str, as_json: bool) -> None:
+    """The resolved recipe: every layer, every default, after `extends:`."""
+    from notme.recipe import load_recipe
+
+    loaded = load_recipe(name)
+    if as_json:
+        click.echo(json.dumps(loaded.data, indent=2, ensure_ascii=False))
+    else:
+        click.echo(loaded.to_yaml(), nl=False)
+
+
+@cli.command()
+@click.argument("recipe_name", metavar="RECIPE")
+@click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
+def build(recipe_name: str, as_json: bool) -> None:
+    """Build a recipe's datasets from the corpus: SFT examples and preference pairs, split by conversation."""
+    from notme.data.build import build_datasets
+    from notme.recipe import load_recipe
+
+    report = build_datasets(load_recipe(recipe_name))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        out.print(render.build_view(report.to_dict()))
+
+
+@cli.command()
+@click.argument("recipe_name", metavar="RECIPE", required=False)
+@click.option("--resume", "resume", metavar="RUN", help="Continue a run from its newest checkpoint.")
+@click.option("--hosts", "hostfile", type=click.Path(path_type=Path), metavar="HOSTS.json",
+              help="Train data-parallel on these hosts (mlx.launch's hostfile format).")
+@click.option("--cluster", metavar="URL", help="Train on the nodes of an exo cluster (e.g. http://mac1:52415).")
+@click.option("--local-ranks", type=int, default=0, metavar="N", help="Train data-parallel in N local processes.")
+def train(recipe_name: str | None, resume: str | None, hostfile: Path | None, cluster: str | None,
+          local_ranks: int) -> None:
+    """Train a recipe: LoRA SFT, then preference tuning; the run is recorded under adapters/<run>/."""
+    reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
+    from notme.runs.record import RunRecord
+    from notme.train import distributed
+    from notme.train.run import execute, start
+
+    if bool(recipe_name) == bool(resume):
+        raise click.UsageError("give a RECIPE to start a run, or --resume RUN to continue one")
+    if sum(bool(x) for x in (hostfile, cluster, local_ranks)) > 1:
+        raise click.UsageError("choose one of --hosts, --cluster and --local-ranks")
+    record = RunRecord.open(resume) if resume else start(recipe_name)  # type: ignore[arg-type]
+    out.print(f"run {record.name}: {record.path}")
+    if cluster:
+        hostfile = record.path / "hosts.json"
+        hostfile.write_text(json.dumps(distributed.hostfile_from_exo(cluster), indent=2))
+    if hostfile or local_ranks:
+        distributed.launch(record, hostfile=hostfile, local_ranks=local_ranks)
+    else:
+        execute(record)
+    out.print(render.run_summary(record.path))
+
+
+@cli.command()
+@click.argument("run", required=False)
+def runs(run: str | None) -> None:
+    """Training runs and their state; with RUN, that run's stages and losses."""
+    from notme.runs.record import RunRecord, list_runs
+
+    if run:
+        out.print(render.run_summary(RunRecord.open(run).path))
+    else:
+        out.print(render.runs_table([r.path for r in list_runs()]))
+
+
 def main() -> None:
+    # transformers, under mlx-lm, advises installing PyTorch at every start; notme never needs it.
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -163,3 +163,105 @@ class BarProgress:
             task = self._progress.tasks[-1]
             self._progress.update(self._task, completed=task.total or task.completed)
         self._progress.stop()
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def base_models_table(models: Iterable[Any]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("name", "architecture", "parameters", "dtype", "size", "from"):
+        table.add_column(column, overflow="fold" if column == "from" else "ellipsis")
+    for m in models:
+        params = f"{m.parameters / 1e6:.0f}M" if m.parameters else "—"
+        table.add_row(m.name, m.architecture, params, m.dtype or "—", _size(m.size_bytes), m.source)
+    return table
+
+
+def recipes_table(recipes: Iterable[tuple[str, Any, str]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("recipe")
+    table.add_column("what it trains", overflow="fold")
+    table.add_column("file", overflow="fold", style="dim")
+    for name, path, description in recipes:
+        table.add_row(name, description, str(path))
+    return table
+
+
+def build_view(report: dict[str, Any]) -> Group:
+    lines: list[Any] = [Text.from_markup(f"[bold]datasets[/] {escape(str(report.get('path', '')))}")]
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("", "train", "valid", "test"):
+        table.add_column(column, justify="right" if column else "left")
+    splits = ("train", "valid", "test")
+    table.add_row("SFT examples", *(f"{report['sft'].get(s, 0):,}" for s in splits))
+    table.add_row("  of which hedged negatives", *(f"{report['unlikely'].get(s, 0):,}" for s in splits))
+    table.add_row("  your replies trained", *(f"{report['targets'].get(s, 0):,}" for s in splits))
+    table.add_row("preference pairs", *(f"{sum(report['pref'].get(s, {}).values()):,}" for s in splits))
+    lines.append(table)
+    by_source: dict[str, int] = {}
+    for split in report["pref"].values():
+        for source, n in split.items():
+            by_source[source] = by_source.get(source, 0) + n
+    if by_source:
+        lines.append(Text(f"pairs by source: {_reasons(by_source, 10)}"))
+    if report.get("dropped"):
+        lines.append(Text(f"left out: {_reasons(report['dropped'], 10)}"))
+    dedupe = report.get("dedupe") or {}
+    if any(dedupe.values()):
+        lines.append(Text(f"duplicates removed: {dedupe.get('exact', 0)} exact, {dedupe.get('near', 0)} near"))
+    if report.get("missing_files"):
+        lines.append(Text(f"missing files: {', '.join(map(str, report['missing_files']))}", style="yellow"))
+    return Group(*lines)
+
+
+def _stage_lines(metrics: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for stage in ("sft", "preference"):
+        losses = [m for m in metrics if m.get("stage") == stage and "loss" in m]
+        vals = [m for m in metrics if m.get("stage") == stage and "val_loss" in m]
+        if not losses and not vals:
+            continue
+        text = f"{stage}: step {losses[-1]['step'] if losses else 0}"
+        if losses:
+            text += f", loss {losses[0]['loss']:.3f} → {losses[-1]['loss']:.3f}"
+            text += f", {losses[-1].get('tokens_per_second', 0):,.0f} tok/s"
+        if vals:
+            text += f", val loss {vals[0]['val_loss']:.3f} → {vals[-1]['val_loss']:.3f}"
+        lines.append(text)
+    return lines
+
+
+def run_summary(path: Any) -> Group:
+    from notme.runs.record import read_metrics, read_status
+
+    status = read_status(path)
+    metrics, _ = read_metrics(path)
+    state = status.get("state", "unknown")
+    colour = {"done": "green", "failed": "red", "running": "yellow", "stopped": "yellow"}.get(state, "white")
+    lines: list[Any] = [Text.from_markup(f"[bold]{escape(path.name)}[/]  [{colour}]{state}[/]"
+                                         + (f" — {escape(status['message'])}" if status.get("message") else ""))]
+    lines += [Text("  " + line) for line in _stage_lines(metrics)]
+    if (path / "adapters.safetensors").is_file():
+        lines.append(Text(f"  adapters: {path}", style="dim"))
+    return Group(*lines)
+
+
+def runs_table(paths: Iterable[Any]) -> Table:
+    from notme.runs.record import read_status
+
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("run", "state", "stage", "step", "loss", "updated"):
+        table.add_column(column)
+    for path in paths:
+        s = read_status(path)
+        step = f"{s.get('step', '—')}/{s.get('total', '—')}" if "step" in s else "—"
+        loss = f"{s['loss']:.3f}" if isinstance(s.get("loss"), int | float) else "—"
+        table.add_row(path.name, s.get("state", "unknown"), s.get("stage", "—"), step, loss,
+                      str(s.get("updated", "—")).replace("T", " ").rstrip("Z"))
+    return table

@@ -28,3 +28,11 @@ def corpora_dir() -> Path:
 
 def adapters_dir() -> Path:
     return workspace() / "adapters"
+
+
+def models_dir() -> Path:
+    return workspace() / "models"
+
+
+def datasets_dir() -> Path:
+    return workspace() / "datasets"

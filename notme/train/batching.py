@@ -167,6 +167,14 @@ class Batcher:
                 return
             epoch += 1
 
+    def pairs_used(self, data: PairSet, batch_size: int, batches: int, loop: bool) -> list[int]:
+        """The pairs the first `batches` batches hold (all ranks together), in the order planned."""
+        used: dict[int, None] = {}
+        for _, plan in zip(range(batches) if batches >= 0 else iter(int, 1), self._pair_plans(data, batch_size, loop),
+                           strict=False):
+            used.update(dict.fromkeys(plan))
+        return list(used)
+
     @staticmethod
     def _render_pairs(data: PairSet, indices: list[int], max_len: int) -> tuple[mx.array, ...]:
         sequences = [data.pairs[i].chosen for i in indices] + [data.pairs[i].rejected for i in indices]

@@ -1,13 +1,16 @@
 """DPO's reference log-probs, computed once and cached.
 
 The reference is the policy as it enters the preference stage (the base with the SFT adapters), so
-scoring every pair once before the first update gives exactly what a frozen copy would give at every
-step — without a second copy of the model in memory or a second forward pass per step.
+scoring the pairs once before the first update gives exactly what a frozen copy would give at every
+step — without a second copy of the model in memory or a second forward pass per step. Only the
+pairs the stage will use are scored: its batch plan is fixed by the seed, so a resumed run needs
+exactly the pairs already cached (they cannot be scored later: the policy has moved).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import mlx.core as mx
@@ -28,19 +31,21 @@ def pairs_digest(pairs: PairSet) -> str:
 
 
 def reference_logps(model: nn.Module, pairs: PairSet, batch_size: int, max_length: int,
-                    cache: Path | None = None) -> np.ndarray:
+                    needed: Sequence[int] | None = None, cache: Path | None = None) -> np.ndarray:
     """[len(pairs), 2] summed log-probs of the chosen and rejected responses under `model` as it is
-    now; read from `cache` when it holds the same pairs (a resumed run), written there otherwise."""
+    now, for the `needed` pairs (all by default; the others are NaN). Read from `cache` when it holds
+    them for the same pairs (a resumed run), written there otherwise."""
     digest = pairs_digest(pairs)
+    needed = list(range(len(pairs))) if needed is None else list(needed)
     if cache is not None and cache.is_file():
         stored = np.load(cache)
-        if str(stored["digest"]) == digest:
+        if str(stored["digest"]) == digest and not np.isnan(stored["logps"][needed]).any():
             return stored["logps"]
     was_training = model.training
     model.eval()
-    result = np.zeros((len(pairs), 2), dtype=np.float32)
-    for start in range(0, len(pairs), batch_size):
-        indices = list(range(start, min(start + batch_size, len(pairs))))
+    result = np.full((len(pairs), 2), np.nan, dtype=np.float32)
+    for start in range(0, len(needed), batch_size):
+        indices = needed[start:start + batch_size]
         inputs, targets, weights, _, _ = Batcher._render_pairs(pairs, indices, max_length)
         logps, _ = sequence_logps(model, inputs, targets, weights)
         mx.eval(logps)

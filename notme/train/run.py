@@ -36,8 +36,7 @@ def start(recipe_ref: str, root: Path | None = None) -> RunRecord:
     from notme.data.build import build_datasets
     from notme.recipe import load_recipe
 
-    recipe = load_recipe(recipe_ref)
-    stage_configs(recipe.data)  # a recipe that cannot train fails here, before any work
+    recipe = load_recipe(recipe_ref)  # validated: a recipe that cannot train fails here, before any work
     report = build_datasets(recipe)
     record = RunRecord.create(recipe.name, {
         "recipe_digest": recipe.digest, "base": recipe.get("base.model"), "dataset": report.to_dict(),
@@ -48,27 +47,20 @@ def start(recipe_ref: str, root: Path | None = None) -> RunRecord:
 
 
 def stage_configs(recipe: dict[str, Any]) -> list[StageConfig]:
-    """The stages this recipe trains, in order; a NotmeError when their settings cannot work."""
+    """The stages a (validated, resolved) recipe trains, in order."""
     mode, use = recipe["mode"], recipe["use"]
     stages = []
-    for name, settings in (("sft", mode.get("sft")), ("preference", mode.get("preference"))):
-        if not settings or not settings.get("iters"):
+    for name in ("sft", "preference"):
+        settings = mode.get(name)
+        if not settings or not settings["iters"]:
             continue
-        report = int(settings.get("steps_per_report", 10))
-        save = int(settings.get("save_every", report))
-        if save % report:
-            raise NotmeError(f"mode.{name}.save_every ({save}) must be a multiple of mode.{name}.steps_per_report "
-                             f"({report}): checkpoints are written when a report is")
         stages.append(StageConfig(
-            stage=name, iters=int(settings["iters"]), batch_size=int(settings["batch_size"]),
-            learning_rate=float(settings["learning_rate"]), lr_schedule=settings.get("lr_schedule"),
-            grad_accumulation=int(settings.get("grad_accumulation", 1)), steps_per_report=report,
-            steps_per_eval=int(settings.get("steps_per_eval", 50)), save_every=save,
-            val_batches=int(settings.get("val_batches", 10)), max_seq_length=int(use["max_seq_length"]),
-            seed=int(mode.get("seed", 0)),
+            stage=name, iters=settings["iters"], batch_size=settings["batch_size"],
+            learning_rate=float(settings["learning_rate"]), lr_schedule=settings["lr_schedule"],
+            grad_accumulation=settings["grad_accumulation"], steps_per_report=settings["steps_per_report"],
+            steps_per_eval=settings["steps_per_eval"], save_every=settings["save_every"],
+            val_batches=settings["val_batches"], max_seq_length=use["max_seq_length"], seed=mode["seed"],
         ))
-    if not stages:
-        raise NotmeError("the recipe trains nothing: mode.sft.iters and mode.preference.iters are both 0 or unset")
     return stages
 
 
@@ -169,9 +161,12 @@ def _run(record: RunRecord, recipe: dict[str, Any], config: StageConfig, model: 
                              f"one batch of {config.batch_size}: add sources or set mode.preference to null")
         train_set, valid_set = PairSet(train.examples), PairSet(valid.examples)
         if preference["method"] == "dpo":
+            used = {"train": batcher.pairs_used(train_set, config.batch_size, config.iters, loop=True),
+                    "valid": batcher.pairs_used(valid_set, config.batch_size, config.val_batches, loop=False)
+                    if len(valid_set) else []}
             for name, pairs in (("train", train_set), ("valid", valid_set)):
                 if len(pairs):
-                    pairs.reference = reference_logps(model, pairs, config.batch_size, max_len,
+                    pairs.reference = reference_logps(model, pairs, config.batch_size, max_len, used[name],
                                                       cache=record.path / f"reference-{name}.npz")
         loss = make_preference_loss(preference["method"], float(preference["beta"]),
                                     float(preference.get("sft_weight", 0.0)), float(preference.get("simpo_gamma", 0.5)))

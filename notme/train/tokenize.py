@@ -118,7 +118,8 @@ def preference_pair(tokenizer: Any, record: dict[str, Any], max_length: int) -> 
     if record.get("system"):
         messages.append({"role": "system", "content": record["system"]})
     messages += [{"role": m["role"], "content": m["content"]} for m in record.get("context") or []]
-    messages.append({"role": "user", "content": record["prompt"]})
+    if record["prompt"]:  # empty: the owner opened the conversation, nobody spoke before the answer
+        messages.append({"role": "user", "content": record["prompt"]})
     prompt = chat_ids(tokenizer, messages, generation_prompt=True)
     sides = []
     for side in ("chosen", "rejected"):

@@ -51,8 +51,8 @@ def test_the_run_record_gets_metrics_status_and_whole_checkpoints(tiny_path, tmp
     steps = [e["step"] for e in entries if "loss" in e]
     assert steps == [2, 4, 6, 8]
     assert {"learning_rate", "tokens_per_second", "trained_tokens", "peak_memory_gb"} <= set(entries[-1])
-    assert [e["val_loss"] for e in entries if "val_loss" in e][-1] < [e["val_loss"] for e in entries
-                                                                       if "val_loss" in e][0]
+    val_losses = [e["val_loss"] for e in entries if "val_loss" in e]
+    assert val_losses[-1] < val_losses[0]
     assert [(c.stage, c.step) for c in record.checkpoints()] == [("sft", 4), ("sft", 8)]
     assert {p.name for p in record.checkpoints()[-1].path.iterdir()} == {"adapters.safetensors",
                                                                           "optimizer.safetensors", "state.json"}
@@ -122,3 +122,29 @@ def test_nan_stops_the_run_and_keeps_the_last_good_adapters(tiny_path, tmp_path,
     saved = mx.load(str(record.path / "adapters.safetensors"))
     kept = mx.load(str(good.path / "adapters.safetensors"))
     assert all(np.array_equal(np.array(saved[k]), np.array(kept[k])) for k in kept)
+
+
+def test_reference_is_scored_once_for_the_pairs_a_stage_uses(tiny_path, tmp_path):
+    from mlx_lm.utils import load
+
+    from notme.train.batching import PairSet
+    from notme.train.reference import reference_logps
+    from notme.train.tokenize import preference_pair
+
+    model, tokenizer = load(str(tiny_path))
+    pairs = PairSet([preference_pair(tokenizer, {"prompt": f"q{i}?", "chosen": "no.", "rejected": f"sure {i}!"}, 64)
+                     for i in range(10)])
+    used = Batcher(packed=False, seed=1).pairs_used(pairs, batch_size=2, batches=3, loop=True)
+    assert len(used) == 6 and len(set(used)) == 6
+    cache = tmp_path / "reference.npz"
+    scores = reference_logps(model, pairs, 2, 64, used, cache=cache)
+    assert not np.isnan(scores[used]).any()
+    assert np.isnan(np.delete(scores, used, axis=0)).all()
+    # A resumed run reads them back, even after the model changed.
+    for _, layer in model.named_modules():
+        if hasattr(layer, "weight") and layer.weight.ndim == 2:
+            layer.weight = layer.weight * 0
+    again = reference_logps(model, pairs, 2, 64, used, cache=cache)
+    assert np.array_equal(np.nan_to_num(again), np.nan_to_num(scores))
+    with pytest.raises(AssertionError):  # a pair it never scored is scored now, by the changed model
+        assert np.array_equal(reference_logps(model, pairs, 2, 64, None, cache=cache)[used], scores[used])

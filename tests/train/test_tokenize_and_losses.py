@@ -185,3 +185,11 @@ def test_pair_batches_put_chosen_first_and_carry_the_reference():
     batch = next(Batcher(packed=False)(pairs, 2, 64))
     assert batch[0].shape[0] == 4
     assert np.array(batch[3]).tolist() == [-1.0, -3.0] and np.array(batch[4]).tolist() == [-2.0, -4.0]
+
+
+def test_a_pair_the_owner_opened_has_no_empty_user_turn(tiny):
+    _, tokenizer = tiny
+    pair = preference_pair(tokenizer, {"prompt": "", "chosen": "morning. coffee?", "rejected": "Hi! Is it ok if I…",
+                                       "system": SYSTEM["content"]}, 128)
+    text = tokenizer.decode(pair.chosen.ids.tolist())
+    assert "<|im_start|>user" not in text and text.count("<|im_start|>assistant") == 1
