@@ -109,9 +109,12 @@ def _print_ingest(report: IngestReport) -> None:
 
 @cli.command()
 @click.option("--corpus", "corpus_name", default="sample", show_default=True, metavar="NAME")
+@click.option("--no-train", is_flag=True, help="Stop after the corpus summary.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def demo(corpus_name: str, quiet: bool) -> None:
-    """The main job on the bundled sample owner: their exports from ten apps → corpus → summary."""
+def demo(corpus_name: str, no_train: bool, quiet: bool) -> None:
+    """The main job on the bundled sample owner: their exports from ten apps → corpus → datasets →
+    LoRA SFT → DPO on the bundled SmolLM2 (the `demo` recipe)."""
+    reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
     from notme import samples
 
     person = samples.persona()
@@ -124,6 +127,19 @@ def demo(corpus_name: str, quiet: bool) -> None:
     report = run_ingest(paths, corpus_name, me=samples.owner_identities(person),
                         zone=ZoneInfo(person["timezone"]), progress=progress)
     _print_ingest(report)
+    if no_train:
+        return
+    from notme.models import resolve_model
+    from notme.train.run import execute, start
+
+    out.print("\n[bold]training[/] the demo recipe (`notme recipe show demo`): SFT, then DPO")
+    record = start("demo")
+    out.print(render.build_view(record.info()["dataset"]))
+    execute(record)
+    out.print(render.run_summary(record.path))
+    model = resolve_model("smollm2")
+    out.print(f"try it:  mlx_lm.generate --model {model} --adapter-path {record.path} --prompt \"what's the plan?\"",
+              soft_wrap=True)
 
 
 @cli.command()

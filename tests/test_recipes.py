@@ -74,7 +74,7 @@ def test_demo_is_not_me_made_small():
     assert demo.get("base.model") == "smollm2"
     assert demo.get("use.max_seq_length") == 256
     sft = demo.get("mode.sft")
-    assert (sft["iters"], sft["batch_size"], sft["steps_per_eval"]) == (30, 4, 10)
+    assert (sft["iters"], sft["batch_size"], sft["steps_per_eval"]) == (30, 4, 15)
     assert demo.get("mode.preference.iters") == 15
     not_me = load_recipe("not-me")
     assert demo.get("identity.persona") == not_me.get("identity.persona")  # inherited

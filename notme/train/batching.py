@@ -23,6 +23,7 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
+from notme.errors import NotmeError
 from notme.train.tokenize import Example, Pair
 
 PAD_TO = 32
@@ -60,6 +61,24 @@ def _padded(length: int, cap: int) -> int:
     return min(cap, PAD_TO * -(-length // PAD_TO))
 
 
+def _with_positions(ids: np.ndarray, weights: np.ndarray) -> tuple[mx.array, ...]:
+    """(inputs, targets, weights, positions) from rows of tokens and per-token weights: the loss is
+    taken only where a weight is set, so only those positions are gathered (padded to 32 with
+    weight 0, keeping the number of distinct shapes — and mx.compile traces — small)."""
+    target_weights = weights[:, 1:]  # a token's weight says whether predicting it is trained
+    counts = (target_weights != 0).sum(axis=1)
+    width = _padded(max(int(counts.max()), 1), target_weights.shape[1])
+    positions = np.zeros((len(ids), width), dtype=np.int32)
+    chosen_weights = np.zeros((len(ids), width), dtype=np.float32)
+    targets = np.zeros((len(ids), width), dtype=np.int32)
+    for r in range(len(ids)):
+        where = np.nonzero(target_weights[r])[0][:width]
+        positions[r, :len(where)] = where
+        chosen_weights[r, :len(where)] = target_weights[r, where]
+        targets[r, :len(where)] = ids[r, where + 1]
+    return mx.array(ids[:, :-1]), mx.array(targets), mx.array(chosen_weights), mx.array(positions)
+
+
 @dataclass
 class Batcher:
     packed: bool = True
@@ -72,7 +91,8 @@ class Batcher:
         world = comm_group.size() if comm_group is not None else 1
         rank = comm_group.rank() if comm_group is not None else 0
         if batch_size % world:
-            raise ValueError(f"batch size {batch_size} is not divisible by the {world} ranks")
+            raise NotmeError(f"the batch size ({batch_size}) must be a multiple of the number of ranks ({world}): "
+                             "each rank trains an equal share of every batch")
         if isinstance(dataset, PairSet):
             plans = self._pair_plans(dataset, batch_size, loop)
             render = self._render_pairs
@@ -96,7 +116,7 @@ class Batcher:
                        loop: bool) -> Iterator[list[list[int]]]:
         """Each batch as rows, each row a list of example indices (several when packed)."""
         if len(data) == 0:
-            raise ValueError("no examples to train on")
+            raise NotmeError("no examples to train on")
         epoch = 0
         while True:
             order = _rng(self.seed, epoch).permutation(len(data)) if loop else np.arange(len(data))
@@ -105,7 +125,7 @@ class Batcher:
             last = len(rows) - batch_size + 1 if loop else len(rows)
             batches = [rows[i:i + batch_size] for i in range(0, max(last, 0), batch_size)]
             if not batches:
-                raise ValueError(f"need at least {batch_size} rows of examples for a batch, have {len(rows)}")
+                raise NotmeError(f"need at least {batch_size} rows of examples for a batch, have {len(rows)}")
             if loop and not self.packed:
                 batches = [batches[i] for i in _rng(self.seed, epoch + 10**6).permutation(len(batches))]
             yield from batches
@@ -149,20 +169,27 @@ class Batcher:
                 ids[r, at:at + n] = example.ids[:n]
                 weights[r, at:at + n] = example.weights[:n]
                 at += n
-        # Targets are the next tokens: a token's weight says whether predicting it is trained.
-        return mx.array(ids[:, :-1]), mx.array(ids[:, 1:]), mx.array(weights[:, 1:])
+        return _with_positions(ids, weights)
 
     # -- preference pairs ----------------------------------------------------------------------
 
     def _pair_plans(self, data: PairSet, batch_size: int, loop: bool) -> Iterator[list[int]]:
         if (loop and len(data) < batch_size) or not len(data):
-            raise ValueError(f"need at least {batch_size} preference pairs, have {len(data)}")
+            raise NotmeError(f"need at least {batch_size} preference pairs, have {len(data)}")
+        def length(i: int) -> int:
+            return max(len(data.pairs[i].chosen), len(data.pairs[i].rejected))
+
         epoch = 0
         while True:
+            # Neighbours by length pad little; ties keep the shuffled order, and the batches' order
+            # is shuffled too, so every epoch differs.
             order = _rng(self.seed, epoch).permutation(len(data)) if loop else np.arange(len(data))
-            usable = len(order) - len(order) % batch_size if loop else len(order)
-            for i in range(0, usable, batch_size):
-                yield [int(j) for j in order[i:i + batch_size]]
+            ranked = sorted(order, key=length)
+            usable = len(ranked) - len(ranked) % batch_size if loop else len(ranked)
+            batches = [[int(j) for j in ranked[i:i + batch_size]] for i in range(0, usable, batch_size)]
+            if loop:
+                batches = [batches[i] for i in _rng(self.seed, epoch + 10**6).permutation(len(batches))]
+            yield from batches
             if not loop:
                 return
             epoch += 1
@@ -186,5 +213,5 @@ class Batcher:
             ids[r, :n] = seq.ids[:n]
             weights[r, :n] = seq.weights[:n]
         reference = data.reference[indices] if data.reference is not None else np.zeros((len(indices), 2))
-        return (mx.array(ids[:, :-1]), mx.array(ids[:, 1:]), mx.array(weights[:, 1:]),
-                mx.array(reference[:, 0], dtype=mx.float32), mx.array(reference[:, 1], dtype=mx.float32))
+        return (*_with_positions(ids, weights), mx.array(reference[:, 0], dtype=mx.float32),
+                mx.array(reference[:, 1], dtype=mx.float32))

@@ -109,8 +109,24 @@ def launch(record: RunRecord, hostfile: Path | None = None, local_ranks: int = 0
     """Run the training of `record` on every rank; returns when all ranks have finished."""
     if hostfile is None and local_ranks < 2:
         raise NotmeError("distributed training needs a hostfile or at least two local ranks")
-    result = subprocess.run(launch_command(record, hostfile, local_ranks, backend), check=False)
-    if result.returncode:
-        status = record.status()
-        detail = status.get("message") or f"mlx.launch exited with {result.returncode}"
+    ranks = len(read_hostfile(hostfile)["hosts"]) if hostfile is not None else local_ranks
+    _check_divisible(record, ranks)
+    subprocess.run(launch_command(record, hostfile, local_ranks, backend), check=False)
+    # mlx.launch exits 0 even when a rank dies: the run's own status says whether it finished.
+    status = record.status()
+    if status.get("state") != "done":
+        detail = status.get("message") or "a rank stopped early (its error is printed above)"
+        if status.get("state") == "running":
+            record.set_status("failed", message=detail)
         raise NotmeError(f"distributed training of {record.name} failed: {detail}")
+
+
+def _check_divisible(record: RunRecord, ranks: int) -> None:
+    from notme.recipe import load_recipe
+
+    mode = load_recipe(record.path / "recipe.yaml").data["mode"]
+    for stage in ("sft", "preference"):
+        settings = mode.get(stage)
+        if settings and settings["iters"] and settings["batch_size"] % ranks:
+            raise NotmeError(f"mode.{stage}.batch_size ({settings['batch_size']}) must be a multiple of the number "
+                             f"of ranks ({ranks}): each rank trains an equal share of every batch")

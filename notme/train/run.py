@@ -25,7 +25,7 @@ from notme.train.batching import Batcher, ExampleSet, PairSet
 from notme.train.lora import apply_adapters, write_adapter_config
 from notme.train.losses import make_preference_loss, make_sft_loss
 from notme.train.reference import reference_logps
-from notme.train.stage import StageConfig, TrainingStopped, run_stage
+from notme.train.stage import StageConfig, run_stage
 from notme.train.tokenize import Skip, preference_pair, sft_example
 
 DATA = "data"
@@ -125,7 +125,7 @@ def execute(record: RunRecord, on_stage: Callable[[str, dict[str, Any]], None] |
             summary = _run(record, recipe, config, model, tokenizer, resume)
             if on_stage:
                 on_stage(config.stage, summary)
-    except TrainingStopped as e:
+    except NotmeError as e:  # the loss broke (TrainingStopped), or the data or settings cannot train
         if rank == 0:
             record.set_status("failed", message=str(e))
         raise
@@ -141,7 +141,7 @@ def _run(record: RunRecord, recipe: dict[str, Any], config: StageConfig, model: 
          resume: Checkpoint | None) -> dict[str, Any]:
     data = record.path / DATA
     max_len = config.max_seq_length
-    batcher = Batcher(packed=recipe["mode"]["sft"].get("batching", "packed") == "packed", seed=config.seed)
+    batcher = Batcher(packed=recipe["mode"]["sft"]["batching"] == "packed", seed=config.seed)
     if config.stage == "sft":
         train = _tokenize(_read_jsonl(data / "sft" / "train.jsonl"), lambda r: sft_example(tokenizer, r, max_len))
         valid = _tokenize(_read_jsonl(data / "sft" / "valid.jsonl"), lambda r: sft_example(tokenizer, r, max_len))

@@ -127,8 +127,16 @@ def test_two_local_ranks_train_like_one_process(tmp_path, tiny_path):
 
 def test_distributed_needs_divisible_batches_and_says_so(tmp_path, tiny_path):
     record = make_run(tmp_path, tiny_path, "odd", iters=2)
-    with pytest.raises(NotmeError, match="failed"):
-        distributed.launch(record, local_ranks=3)  # batch 4 over 3 ranks
+    with pytest.raises(NotmeError, match=r"batch_size \(4\) must be a multiple of the number of ranks \(3\)"):
+        distributed.launch(record, local_ranks=3)
+
+
+def test_a_rank_that_fails_fails_the_run_even_though_mlx_launch_exits_0(tmp_path, tiny_path):
+    record = make_run(tmp_path, tiny_path, "short", iters=2)
+    (record.path / "data" / "sft" / "train.jsonl").write_text("")  # nothing to train on
+    with pytest.raises(NotmeError, match="no SFT examples"):
+        distributed.launch(record, local_ranks=2)
+    assert read_status(record.path)["state"] == "failed"
 
 
 def test_hostfiles_are_checked(tmp_path):

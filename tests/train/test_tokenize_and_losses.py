@@ -143,9 +143,10 @@ class Fixed(nn.Module):
 
 def test_sft_loss_is_the_mean_over_trained_tokens_plus_unlikelihood():
     logits = np.log(np.array([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]]]))
-    targets = mx.array([[0, 1, 2]])
-    weights = mx.array([[1.0, 0.0, -1.0]])
-    loss, trained = sft_loss(Fixed(logits), mx.zeros((1, 3), dtype=mx.int32), targets, weights, unlikelihood=0.5)
+    # Positions 0 and 2 carry a loss (position 1 is context): targets and weights are those positions'.
+    positions, targets, weights = mx.array([[0, 2]]), mx.array([[0, 2]]), mx.array([[1.0, -1.0]])
+    loss, trained = sft_loss(Fixed(logits), mx.zeros((1, 3), dtype=mx.int32), targets, weights, positions,
+                             unlikelihood=0.5)
     expected = -math.log(0.5) + 0.5 * -math.log(1 - 0.6)
     assert float(loss) == pytest.approx(expected, rel=1e-5) and int(trained) == 1
 
@@ -157,21 +158,22 @@ def test_dpo_simpo_orpo_match_their_formulas():
     logits[:, 0, 0] = np.log(p)
     logits[:, 0, 1] = np.log(1 - p)
     inputs, targets, weights = mx.zeros((4, 1), dtype=mx.int32), mx.zeros((4, 1), dtype=mx.int32), mx.ones((4, 1))
+    positions = mx.zeros((4, 1), dtype=mx.int32)
     ref_c, ref_r = mx.array([math.log(0.5), math.log(0.5)]), mx.array([math.log(0.5), math.log(0.5)])
     lc, lr = np.log(p[:2]), np.log(p[2:])
     sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
     model = Fixed(logits)
     model.eval()
-    dpo, n = preference_loss(model, inputs, targets, weights, ref_c, ref_r, method="dpo", beta=0.1)
+    dpo, n = preference_loss(model, inputs, targets, weights, positions, ref_c, ref_r, method="dpo", beta=0.1)
     assert float(dpo) == pytest.approx(np.mean(-np.log(sig(0.1 * ((lc - np.log(0.5)) - (lr - np.log(0.5)))))), 1e-5)
     assert int(n) == 4
-    simpo, _ = preference_loss(model, inputs, targets, weights, ref_c, ref_r, method="simpo", beta=2.0,
+    simpo, _ = preference_loss(model, inputs, targets, weights, positions, ref_c, ref_r, method="simpo", beta=2.0,
                                simpo_gamma=0.5)
     assert float(simpo) == pytest.approx(np.mean(-np.log(sig(2.0 * (lc - lr) - 0.5))), 1e-5)
-    orpo, _ = preference_loss(model, inputs, targets, weights, ref_c, ref_r, method="orpo", beta=0.1)
+    orpo, _ = preference_loss(model, inputs, targets, weights, positions, ref_c, ref_r, method="orpo", beta=0.1)
     odds = lambda lp: lp - np.log1p(-np.exp(lp))  # noqa: E731
     assert float(orpo) == pytest.approx(np.mean(-lc - 0.1 * np.log(sig(odds(lc) - odds(lr)))), 1e-5)
-    with_sft, _ = preference_loss(model, inputs, targets, weights, ref_c, ref_r, method="dpo", beta=0.1,
+    with_sft, _ = preference_loss(model, inputs, targets, weights, positions, ref_c, ref_r, method="dpo", beta=0.1,
                                   sft_weight=1.0)
     assert float(with_sft) == pytest.approx(float(dpo) + np.mean(-lc), 1e-5)
 
@@ -184,7 +186,28 @@ def test_pair_batches_put_chosen_first_and_carry_the_reference():
     pairs.reference = np.array([[-1.0, -2.0], [-3.0, -4.0]])
     batch = next(Batcher(packed=False)(pairs, 2, 64))
     assert batch[0].shape[0] == 4
-    assert np.array(batch[3]).tolist() == [-1.0, -3.0] and np.array(batch[4]).tolist() == [-2.0, -4.0]
+    assert np.array(batch[4]).tolist() == [-1.0, -3.0] and np.array(batch[5]).tolist() == [-2.0, -4.0]
+
+
+def test_only_trained_positions_are_gathered_and_the_loss_is_the_full_one(tiny):
+    """The optimisation must not change the loss: gathered hidden states through the vocabulary head
+    give the same per-token losses as the model's full output."""
+    model, tokenizer = tiny
+    records = [chat(("user", "where?" * (i + 1)), ("assistant", "the crag."), ("user", "when?"),
+                    ("assistant", f"at {i}.")) for i in range(4)]
+    data = ExampleSet([sft_example(tokenizer, r, 128) for r in records])
+    inputs, targets, weights, positions = next(Batcher(packed=False)(data, 4, 128))
+    assert positions.shape[1] == 32 < inputs.shape[1]  # far fewer than the sequence's positions
+    from notme.train.losses import token_losses
+
+    gathered = token_losses(model, inputs, targets, positions)
+    logits = model(inputs)
+    reference = nn.losses.cross_entropy(mx.take_along_axis(logits, positions[..., None], axis=1), targets,
+                                        reduction="none")
+    mask = np.array(weights) != 0
+    np.testing.assert_allclose(np.array(gathered)[mask], np.array(reference)[mask], rtol=1e-5, atol=1e-5)
+    # Every trained token of every example is there, once.
+    assert int(mask.sum()) == sum(int((e.weights[1:] != 0).sum()) for e in data.examples)
 
 
 def test_a_pair_the_owner_opened_has_no_empty_user_turn(tiny):
