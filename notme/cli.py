@@ -113,7 +113,7 @@ def _print_ingest(report: IngestReport) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def demo(corpus_name: str, no_train: bool, quiet: bool) -> None:
     """The main job on the bundled sample owner: their exports from ten apps → corpus → datasets →
-    LoRA SFT → DPO on the bundled SmolLM2 (the `demo` recipe)."""
+    LoRA SFT → DPO on the bundled SmolLM2 (the `demo` recipe) → the safety gate."""
     reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
     from notme import samples
 
@@ -137,6 +137,16 @@ def demo(corpus_name: str, no_train: bool, quiet: bool) -> None:
     out.print(render.build_view(record.info()["dataset"]))
     execute(record)
     out.print(render.run_summary(record.path))
+    from notme.gate.run import gate_run
+
+    out.print("\n[bold]gating[/] the run against its base (the demo uses the quick suite; export needs the full one)")
+    progress = None if quiet or not err.is_terminal else render.PhaseProgress(err)
+    try:
+        result = gate_run(record.name, progress=progress)
+    finally:
+        if progress:
+            progress.stop()
+    out.print(render.gate_summary(result.report, result.path))
     model = resolve_model("smollm2")
     out.print(f"try it:  mlx_lm.generate --model {model} --adapter-path {record.path} --prompt \"what's the plan?\"",
               soft_wrap=True)
@@ -391,6 +401,91 @@ def runs(run: str | None) -> None:
         out.print(render.run_summary(RunRecord.open(run).path))
     else:
         out.print(render.runs_table([r.path for r in list_runs()]))
+
+
+class GateGroup(NotmeGroup):
+    """`notme gate RUN` gates a run; `notme gate classify FILE` is the one subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _judge_spec(backend: str | None, model: str | None, url: str | None) -> dict | None:
+    if not backend:
+        return None
+    if not model:
+        raise click.UsageError("--judge-model is needed with --judge-backend")
+    return {"backend": backend, "model": model, **({"url": url} if url else {})}
+
+
+@cli.group(cls=GateGroup)
+def gate() -> None:
+    """The safety and style gate: RUN against its base on the same probes. Export needs it to pass.
+
+    \b
+    notme gate RUN [--quick] [--scale S] [--remediate]
+    notme gate classify FILE.jsonl"""
+
+
+@gate.command("run", hidden=True)
+@click.argument("run")
+@click.option("--quick", is_flag=True, help="The quick suite: a fast look, not valid for export.")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Judge the adapters at this scale.")
+@click.option("--remediate", is_flag=True, help="When blocked, try the recipe's lower adapter scales.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def gate_run_command(run: str, quick: bool, scale: float, remediate: bool, quiet: bool) -> None:
+    reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
+    from notme.gate.run import gate_run
+
+    progress = None if quiet or not err.is_terminal else render.PhaseProgress(err)
+    try:
+        result = gate_run(run, tier="quick" if quick else None, scale=scale, remediate=remediate, progress=progress)
+    finally:
+        if progress:
+            progress.stop()
+    out.print(render.gate_summary(result.report, result.path))
+    if not result.report["passed"]:
+        sys.exit(1)
+
+
+@gate.command("classify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the labelled lines (default FILE.labelled.jsonl).")
+@click.option("--judge-backend", type=click.Choice(["mlx", "llamacpp", "openai"]), help="Add a judge model.")
+@click.option("--judge-model", metavar="MODEL", help="The judge: a model folder / name, GGUF file or served name.")
+@click.option("--judge-url", metavar="URL", help="The OpenAI-compatible server (openai backend).")
+def gate_classify(file: Path, output: Path | None, judge_backend: str | None, judge_model: str | None,
+                  judge_url: str | None) -> None:
+    """Label each {"prompt", "response"} line refusal / partial / compliance, with the tier that decided."""
+    from notme.gate.run import classify_file
+
+    target = output or file.with_name(file.stem + ".labelled.jsonl")
+    counts = classify_file(file, target, _judge_spec(judge_backend, judge_model, judge_url))
+    out.print(", ".join(f"{label} {n}" for label, n in counts.items()) + f"  → {target}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--quick", is_flag=True, help="The quick suite.")
+@click.option("--system", default="", help="The system prompt to ask under (default none).")
+@click.option("--max-tokens", type=int, default=256, show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def assess(model: str, quick: bool, system: str, max_tokens: int, quiet: bool) -> None:
+    """A base model's baseline on the gate's probes, before any training."""
+    reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
+    from notme.gate.run import assess as run_assess
+
+    progress = None if quiet or not err.is_terminal else render.PhaseProgress(err)
+    try:
+        result = run_assess(model, tier="quick" if quick else "full", system=system, max_tokens=max_tokens,
+                            progress=progress)
+    finally:
+        if progress:
+            progress.stop()
+    out.print(render.gate_summary(result.report, result.path))
 
 
 def main() -> None:

@@ -265,3 +265,58 @@ def runs_table(paths: Iterable[Any]) -> Table:
         table.add_row(path.name, s.get("state", "unknown"), s.get("stage", "—"), step, loss,
                       str(s.get("updated", "—")).replace("T", " ").rstrip("Z"))
     return table
+
+
+class PhaseProgress:
+    """A bar per phase ("base model", "tuned ×1"): replies done of the total, with ETA. Call it as the
+    gate's progress callback; `stop()` when the work is over."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import MofNCompleteColumn
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), console=console, transient=False)
+        self._tasks: dict[str, Any] = {}
+        self._progress.start()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase not in self._tasks:
+            self._tasks[phase] = self._progress.add_task(f"generating: {phase}", total=total)
+        self._progress.update(self._tasks[phase], completed=done)
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+
+def gate_summary(report: dict[str, Any], folder: Any) -> Table:
+    """The verdict and its headline figures, for the terminal (report.md has everything)."""
+    passed = report.get("passed")
+    title = ("baseline assessment" if passed is None else
+             "[bold green]PASSED[/]" if passed else "[bold red]BLOCKED[/]")
+    table = Table(title=f"gate: {title}", title_justify="left", show_header=True)
+    table.add_column("measure")
+    sides = ("base",) if passed is None else ("base", "tuned")
+    for side in sides:
+        table.add_column(side, justify="right")
+
+    def pct(r: dict[str, Any]) -> str:
+        return f"{r['k']}/{r['n']} ({r['rate']:.1%})"
+
+    rows = [("harmful probes complied with", report["harmful"]), ("benign probes refused", report["over_refusal"]),
+            ("crisis (high risk) given care", report["crisis"]), ("coherent replies", report["coherence"])]
+    for name, section in rows:
+        table.add_row(name, *(pct(section[side]) for side in sides))
+    for metric in ("hedging", "approval_seeking", "owner_similarity"):
+        if metric in report["style"]["base"]:
+            table.add_row(f"style: {metric}", *(f"{report['style'][side][metric]:.3f}" for side in sides))
+    if passed is not None:
+        flips = report["harmful"]["flips"]
+        table.caption = (f"refusal→compliance {flips['refusal_to_compliance']}, compliance→refusal "
+                         f"{flips['compliance_to_refusal']}, McNemar p = {report['harmful']['mcnemar_p']:.4f}"
+                         + "".join(f"\n[red]blocks:[/] {escape(b)}" for b in report["blocks"])
+                         + "".join(f"\n[yellow]warning:[/] {escape(w)}" for w in report["warnings"])
+                         + f"\nreport: {folder}/report.md")
+    else:
+        table.caption = f"report: {folder}/report.md"
+    table.caption_justify = "left"
+    return table

@@ -133,3 +133,11 @@ def smollm2(workspace, smollm2_import) -> Path:
     (workspace / "models").mkdir(exist_ok=True)
     os.symlink(smollm2_import[0], workspace / "models" / BUNDLED_NAME)
     return resolve_model(BUNDLED_NAME)
+
+
+@pytest.fixture(scope="session")
+def tiny_path(tmp_path_factory) -> Path:
+    """A tiny float32 model with a real chat tokenizer, written once per session (train and gate tests)."""
+    from notme.models.tiny import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "model")

@@ -32,7 +32,7 @@ from notme.data.examples import estimate_tokens, record_tokens, sft_record, wind
 from notme.data.hedges import add_suffix, hedge_suffix, is_refusal
 from notme.data.sessions import split_sessions, turns_of
 from notme.data.splits import SPLITS, assign_splits
-from notme.errors import InputError, NotmeError
+from notme.errors import InputError, NotmeError, read_jsonl_objects
 from notme.workspace import datasets_dir
 
 
@@ -162,6 +162,7 @@ class BuildReport:
     tokens: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # sft|pref → split → stats
     missing_files: list[str] = field(default_factory=list)
     splits: dict[str, list[str]] = field(default_factory=dict)  # split → conversation ids
+    system: str = ""  # the system prompt every example carries: the gate asks its probes under it too
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,6 +170,7 @@ class BuildReport:
             "corpora": self.corpora, "sft": self.sft, "unlikely": self.unlikely, "targets": self.targets,
             "pref": self.pref, "pref_found": self.pref_found, "dropped": self.dropped, "dedupe": self.dedupe,
             "tokens": self.tokens, "missing_files": self.missing_files, "splits": self.splits,
+            "system": self.system,
         }
 
 
@@ -217,7 +219,8 @@ def build_datasets(recipe: RecipeLike | str, out_dir: Path | None = None) -> Bui
 
     sizes = {key: len(collected.sft.get(key, [])) for key in sorted({*collected.sft, *collected.pairs})}
     assigned = assign_splits(sizes, settings.valid, settings.test, settings.split_seed)
-    report = BuildReport(recipe.name, getattr(recipe, "digest", ""), out_dir, corpora=collected.corpora)
+    report = BuildReport(recipe.name, getattr(recipe, "digest", ""), out_dir, corpora=collected.corpora,
+                         system=settings.system)
     report.splits = {s: [k for k in sizes if assigned[k] == s] for s in SPLITS}
 
     sft = {s: [r for k in report.splits[s] for r in collected.sft.get(k, [])] for s in SPLITS}
@@ -309,14 +312,8 @@ def _seed_records(settings: Settings, dropped: Counter[str]) -> list[tuple[str, 
     for path in settings.seed_files:
         if not path.is_file():
             raise NotmeError(f"domain.seed_files: {path} does not exist")
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, f"not valid JSON ({e.msg})", where=f"line {number}") from e
-            messages = item.get("messages") if isinstance(item, dict) else None
+        for number, item in read_jsonl_objects(path):
+            messages = item.get("messages")
             if not isinstance(messages, list) or not all(
                 isinstance(m, dict) and m.get("role") in ("system", "user", "assistant")
                 and isinstance(m.get("content"), str) for m in messages

@@ -18,7 +18,6 @@ every rejected text except the safety source's (compliance by construction) goes
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from notme.corpus.schema import Conversation
 from notme.data.examples import estimate_tokens, recent_context
 from notme.data.hedges import hedge, is_refusal
 from notme.data.sessions import Turn
-from notme.errors import InputError
+from notme.errors import InputError, read_jsonl_objects
 
 ANCHORS_PATH = Path(__file__).with_name("safety_anchors.yaml")
 SOURCES = ("edit", "directness", "safety", "constitution", "feedback", "regeneration")
@@ -227,31 +226,22 @@ def safety_pairs(anchors: list[Anchor], openers: tuple[str, ...], count: int, sy
 def constitution_pairs(path: Path, system: str) -> list[dict[str, Any]]:
     """Pairs from a JSONL file of {"prompt", "chosen", "rejected", "critique"?, "system"?, "context"?}."""
     out = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, f"not valid JSON ({e.msg})", where=f"line {number}") from e
-            if not isinstance(item, dict):
-                raise InputError(path, "each line must be a JSON object", where=f"line {number}")
-            for key in ("prompt", "chosen", "rejected"):
-                if not isinstance(item.get(key), str) or not item[key].strip():
-                    raise InputError(path, f"{key!r} must be a non-empty string", where=f"line {number}")
-            context = item.get("context") or []
-            if not isinstance(context, list) or not all(
-                isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
-                for m in context
-            ):
-                raise InputError(path, "'context' must be a list of {role: user|assistant, content}",
-                                 where=f"line {number}")
-            extra = {"critique": item["critique"]} if isinstance(item.get("critique"), str) else {}
-            key = f"constitution:{path.name}:{number}"
-            out.append(pair_record("constitution", key, key, item["prompt"], item["chosen"], item["rejected"],
-                                   item.get("system") if isinstance(item.get("system"), str) else system,
-                                   [{"role": m["role"], "content": m["content"]} for m in context], **extra))
+    for number, item in read_jsonl_objects(path):
+        for key in ("prompt", "chosen", "rejected"):
+            if not isinstance(item.get(key), str) or not item[key].strip():
+                raise InputError(path, f"{key!r} must be a non-empty string", where=f"line {number}")
+        context = item.get("context") or []
+        if not isinstance(context, list) or not all(
+            isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+            for m in context
+        ):
+            raise InputError(path, "'context' must be a list of {role: user|assistant, content}",
+                             where=f"line {number}")
+        extra = {"critique": item["critique"]} if isinstance(item.get("critique"), str) else {}
+        key = f"constitution:{path.name}:{number}"
+        out.append(pair_record("constitution", key, key, item["prompt"], item["chosen"], item["rejected"],
+                               item.get("system") if isinstance(item.get("system"), str) else system,
+                               [{"role": m["role"], "content": m["content"]} for m in context], **extra))
     return out
 
 

@@ -155,6 +155,8 @@ def _resolve_file(value: str, recipe_file: Path) -> str:
     """A relative path is taken beside the recipe file that names it when the file is there (seed
     dialogues shipped with a recipe), otherwise in the workspace (files a notme command writes there,
     like practice/pairs.jsonl, that may not exist yet: the dataset builder reports a missing file)."""
+    if value.startswith("hf:"):  # a dataset name for `datasets`, not a file
+        return value
     path = Path(value).expanduser()
     if path.is_absolute():
         return str(path)

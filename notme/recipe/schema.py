@@ -90,7 +90,19 @@ PATHS = _texts("a list of file paths")
 PAIR_SOURCES = ("edit", "directness", "safety", "feedback", "regeneration", "constitution")
 SCHEDULES = ("cosine_decay",)  # the trainer maps each name to mlx.optimizers arguments; add one there first
 # Keys holding file paths: a relative path is resolved when the recipe is loaded (see _resolve_file).
-PATH_KEYS = ("domain.seed_files", "domain.preference_files", "identity.constitution_file")
+PATH_KEYS = ("domain.seed_files", "domain.preference_files", "identity.constitution_file", "gate.extra_suites")
+JUDGE_BACKENDS = ("mlx", "llamacpp", "openai")
+# Style metrics a recipe may require to improve (gate.require_style), and which way is better.
+STYLE_GOALS = {"hedging": "lower", "approval_seeking": "lower", "sycophantic_opener": "lower",
+               "owner_similarity": "higher"}
+
+
+def _is_judge(v: Any) -> bool:
+    """{backend, model} (+ url for openai; api_key optional): a judge any generation backend can run."""
+    if not isinstance(v, dict) or v.get("backend") not in JUDGE_BACKENDS or not isinstance(v.get("model"), str):
+        return False
+    allowed = {"backend", "model", "url", "api_key"}
+    return set(v) <= allowed and (v["backend"] != "openai" or isinstance(v.get("url"), str))
 
 # How a training stage runs and reports: the same keys for SFT and preference tuning.
 STAGE_LOOP = {
@@ -169,6 +181,27 @@ SCHEMA = Section({
             "sources": Section({source: SHARE for source in PAIR_SOURCES}),
             "safety_share": SHARE,
         }, nullable=True),
+    }),
+    "gate": Section({
+        "suite": _choice("full", "quick"),
+        "extra_suites": Leaf("a list of probe files (CSV / JSONL) or hf:<dataset> names",
+                             _texts("").ok),
+        "max_tokens": _whole("≥ 16", lambda v: v >= 16),
+        "batch_size": COUNT,
+        "judge": Leaf(f"a mapping {{backend: {' | '.join(JUDGE_BACKENDS)}, model: ..., url: ... (openai only)}}",
+                      _is_judge, nullable=True),
+        "alpha": _number("> 0 and < 1", lambda v: 0 < v < 1),
+        "category_rise": COUNT,
+        "zero_tolerance": Leaf("a list of harmful probe categories", lambda v: isinstance(v, list)
+                               and all(isinstance(s, str) for s in v)),
+        "crisis_recall": Leaf("a number from 0 to 1, or null to hold the model to its base's level",
+                              lambda v: _is_number(v) and 0 <= v <= 1, nullable=True),
+        "coherence_drop": SHARE,
+        "over_refusal_warn": SHARE,
+        "require_style": Leaf(f"a list of: {', '.join(STYLE_GOALS)}",
+                              lambda v: isinstance(v, list) and all(s in STYLE_GOALS for s in v)),
+        "remediation_scales": Leaf("a list of numbers above 0 and below 1", lambda v: isinstance(v, list)
+                                   and all(_is_number(x) and 0 < x < 1 for x in v)),
     }),
     "identity": Section({
         "persona": _text(),

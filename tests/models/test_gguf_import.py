@@ -10,9 +10,9 @@ import json
 import mlx.core as mx
 import numpy as np
 import pytest
-from llama_cpp import Llama
 from mlx_lm.utils import load
 
+from notme.backends.llamacpp import open_llama
 from notme.errors import NotmeError
 from notme.models import import_gguf
 from notme.models.gguf_file import _iter_with_mlx, _iter_with_numpy, read_gguf
@@ -61,7 +61,7 @@ def test_llama_cpp_reads_the_test_ggufs_like_mlx_reads_the_model(tiny_dir, make_
     gguf = make_gguf()
     model, tokenizer = load(str(tiny_dir))
     prompt = tokenizer.apply_chat_template(CHAT)
-    llama = Llama(str(gguf), logits_all=True, verbose=False, n_ctx=64, n_threads=1)
+    llama = open_llama(str(gguf), logits_all=True, verbose=False, n_ctx=64, n_threads=1)
     llama.eval(prompt)
     reference = np.array(llama.scores[: len(prompt)])
     ours = np.array(model(mx.array([prompt]))[0])
@@ -102,7 +102,7 @@ def test_k_quants_from_llama_cpp(make_gguf, tmp_path):
 
     model, tokenizer = load(str(folder))
     prompt = tokenizer.apply_chat_template(CHAT)
-    llama = Llama(str(k_quant), logits_all=True, verbose=False, n_ctx=64, n_threads=1)
+    llama = open_llama(str(k_quant), logits_all=True, verbose=False, n_ctx=64, n_threads=1)
     llama.eval(prompt)
     reference = np.array(llama.scores[: len(prompt)])
     ours = np.array(model(mx.array([prompt]))[0])

@@ -13,9 +13,9 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
-from llama_cpp import Llama
 from mlx_lm import generate
 
+from notme.backends.llamacpp import open_llama
 from notme.models import import_gguf, load_model
 from notme.models.gguf_file import read_gguf
 from tests.models.ggufs import llama_cpp_requantize
@@ -42,7 +42,7 @@ TEXTS = [
 
 
 def llama_logits(gguf, tokens, **options) -> np.ndarray:
-    llama = Llama(str(gguf), logits_all=True, verbose=False, n_ctx=256, n_threads=2, **options)
+    llama = open_llama(str(gguf), logits_all=True, verbose=False, n_ctx=256, n_threads=2, **options)
     llama.eval(tokens)
     return np.array(llama.scores[: len(tokens)])
 
@@ -110,7 +110,7 @@ def test_logits_match_llama_cpp_on_the_quantized_file(smollm2, smollm2_gguf):
 
 def test_tokens_match_llama_cpp(smollm2, smollm2_gguf):
     _, tokenizer, _ = load_model("smollm2")
-    vocab = Llama(str(smollm2_gguf), vocab_only=True, verbose=False)
+    vocab = open_llama(str(smollm2_gguf), vocab_only=True, verbose=False)
     for text in TEXTS:
         expected = vocab.tokenize(text.encode(), add_bos=False, special=True)
         assert tokenizer.encode(text, add_special_tokens=False) == expected, text

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from mlx_lm.utils import load
 
-from notme.models.tiny import write_tiny_model
-
 SYSTEM = {"role": "system", "content": "You are Sam."}
-
-
-@pytest.fixture(scope="session")
-def tiny_path(tmp_path_factory) -> Path:
-    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture
