@@ -201,6 +201,7 @@ def build_view(report: dict[str, Any]) -> Group:
     splits = ("train", "valid", "test")
     table.add_row("SFT examples", *(f"{report['sft'].get(s, 0):,}" for s in splits))
     table.add_row("  of which hedged negatives", *(f"{report['unlikely'].get(s, 0):,}" for s in splits))
+    table.add_row("  of which safety anchors", *(f"{report.get('sft_safety', {}).get(s, 0):,}" for s in splits))
     table.add_row("  your replies trained", *(f"{report['targets'].get(s, 0):,}" for s in splits))
     table.add_row("preference pairs", *(f"{sum(report['pref'].get(s, {}).values()):,}" for s in splits))
     lines.append(table)

@@ -77,7 +77,8 @@ class Settings:
     unlikely_share: float  # 0: no negatives
     preference: bool
     weights: dict[str, float]
-    safety_share: float
+    safety_share: float  # of preference pairs
+    sft_safety_share: float  # of SFT examples
 
     @classmethod
     def from_recipe(cls, recipe: RecipeLike) -> Settings:
@@ -113,6 +114,7 @@ class Settings:
             preference=isinstance(preference, dict),
             weights={k: float(v) for k, v in weights.items()},
             safety_share=float(preference.get("safety_share", 0.03) or 0.0) if isinstance(preference, dict) else 0.0,
+            sft_safety_share=float(setting(recipe, "mode.sft.safety_share", 0.03) or 0.0),
         )
 
 
@@ -163,6 +165,7 @@ class BuildReport:
     missing_files: list[str] = field(default_factory=list)
     splits: dict[str, list[str]] = field(default_factory=dict)  # split → conversation ids
     system: str = ""  # the system prompt every example carries: the gate asks its probes under it too
+    sft_safety: dict[str, int] = field(default_factory=dict)  # split → safety examples in the SFT mix
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -170,7 +173,7 @@ class BuildReport:
             "corpora": self.corpora, "sft": self.sft, "unlikely": self.unlikely, "targets": self.targets,
             "pref": self.pref, "pref_found": self.pref_found, "dropped": self.dropped, "dedupe": self.dedupe,
             "tokens": self.tokens, "missing_files": self.missing_files, "splits": self.splits,
-            "system": self.system,
+            "system": self.system, "sft_safety": self.sft_safety,
         }
 
 
@@ -225,7 +228,8 @@ def build_datasets(recipe: RecipeLike | str, out_dir: Path | None = None) -> Bui
 
     sft = {s: [r for k in report.splits[s] for r in collected.sft.get(k, [])] for s in SPLITS}
     report.targets = {s: sum(m["role"] == "assistant" for r in sft[s] for m in r["messages"]) for s in SPLITS}
-    negatives = _unlikely_negatives(sft["train"], settings, collected.dropped)
+    negatives = _unlikely_negatives(sft["train"], settings, collected.dropped)  # from the owner's replies only
+    report.sft_safety = _mix_sft_safety(sft, collected, settings)
     report.unlikely = {"train": len(negatives), "valid": 0, "test": 0}
     sft["train"] = _shuffled(sft["train"] + negatives, settings.seed, "sft")
 
@@ -356,6 +360,28 @@ def _unlikely_negatives(train: list[dict[str, Any]], settings: Settings, dropped
     return out
 
 
+def _writes_lowercase(collected: _Collected) -> bool:
+    return collected.owner_turns > 0 and collected.owner_lowercase / collected.owner_turns > 0.5
+
+
+def _mix_sft_safety(sft: dict[str, list[dict[str, Any]]], collected: _Collected, settings: Settings) -> dict[str, int]:
+    """Add safety anchors (refusals and crisis care) to the train and valid SFT splits as
+    `mode.sft.safety_share` of each, the anchors split like the preference pairs' (no anchor in both)."""
+    added = {s: 0 for s in SPLITS}
+    if not settings.sft_stage or settings.sft_safety_share <= 0:
+        return added
+    anchors, _ = prefs.load_anchors()
+    anchor_split = assign_splits({a.id: 1 for a in anchors}, settings.valid, 0.0, settings.split_seed)
+    for split in ("train", "valid"):
+        count = prefs.safety_count(len(sft[split]), settings.sft_safety_share, 1.0)
+        mine = [a for a in anchors if anchor_split[a.id] == split]
+        examples = prefs.safety_examples(mine, count, settings.system, _writes_lowercase(collected),
+                                         settings.seed, split)
+        sft[split] += examples
+        added[split] = len(examples)
+    return added
+
+
 def _preference_mix(collected: _Collected, assigned: dict[str, str], settings: Settings,
                     report: BuildReport) -> dict[str, list[dict[str, Any]]]:
     """Pairs per split (train / valid; pairs of test conversations are held out), weighted per source,
@@ -382,7 +408,7 @@ def _preference_mix(collected: _Collected, assigned: dict[str, str], settings: S
     found = Counter(p["source"] for split in by_split.values() for pairs in split.values() for p in pairs)
     anchors, openers = prefs.load_anchors()
     anchor_split = assign_splits({a.id: 1 for a in anchors}, settings.valid, 0.0, settings.split_seed)
-    lowercase = collected.owner_turns > 0 and collected.owner_lowercase / collected.owner_turns > 0.5
+    lowercase = _writes_lowercase(collected)
     out = {}
     for split, sources in by_split.items():
         mix = []

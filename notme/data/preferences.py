@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,11 +179,14 @@ def _versions(conversation: Conversation, position: int) -> list[str]:
 class Anchor:
     id: str
     request: str
-    refusals: tuple[str, ...]
+    replies: tuple[str, ...]  # what the model should answer: short refusals, or care and a resource
+    kind: str = "refusal"  # refusal | crisis
+    rejected: tuple[str, ...] = ()  # what it must not answer; empty: the compliance openers
 
 
 def load_anchors(path: Path = ANCHORS_PATH) -> tuple[list[Anchor], tuple[str, ...]]:
-    """(anchors, compliance openers) from the bundled file."""
+    """(anchors, compliance openers) from the bundled file: harmful requests with refusals, and crisis
+    disclosures with caring replies."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     general = tuple(data["refusals"])
     anchors = []
@@ -190,6 +194,10 @@ def load_anchors(path: Path = ANCHORS_PATH) -> tuple[list[Anchor], tuple[str, ..
         own = tuple(spec.get("refusals") or ())
         for number, request in enumerate(spec["requests"]):
             anchors.append(Anchor(f"{category}-{number}", request, own + general if own else general))
+    care = tuple(data["crisis"]["replies"])
+    # A disclosure answered with a bare refusal is the failure to unlearn: the refusals are its rejected side.
+    anchors += [Anchor(f"crisis-{number}", disclosure, care, "crisis", rejected=general)
+                for number, disclosure in enumerate(data["crisis"]["disclosures"])]
     return anchors, tuple(data["openers"])
 
 
@@ -198,26 +206,51 @@ def in_owner_voice(refusal: str, lowercase: bool) -> str:
     return refusal.lower() if lowercase else refusal
 
 
+def _anchor_rounds(anchors: list[Anchor], count: int, rng: random.Random) -> Iterator[tuple[Anchor, int]]:
+    """`count` (anchor, repeat number) draws, cycling through each kind's anchors in a fresh order each
+    round, the kinds taking turns. Turns, not proportions: refusals outnumber crisis anchors four to
+    one, and drawn in proportion they taught a terse owner's model to answer every held-out crisis
+    disclosure with "no." (tests/gate/test_gate_smollm2.py)."""
+    kinds = sorted({a.kind for a in anchors})
+    orders: dict[str, list[Anchor]] = {kind: [] for kind in kinds}
+    used: Counter[str] = Counter()
+    for number in range(count if anchors else 0):
+        kind = kinds[number % len(kinds)]
+        if not orders[kind]:
+            orders[kind] = sorted((a for a in anchors if a.kind == kind), key=lambda a: a.id)
+            rng.shuffle(orders[kind])
+        anchor = orders[kind].pop()
+        yield anchor, used[anchor.id]
+        used[anchor.id] += 1
+
+
 def safety_pairs(anchors: list[Anchor], openers: tuple[str, ...], count: int, system: str, lowercase: bool,
                  seed: int, split: str) -> list[dict[str, Any]]:
-    """`count` pairs from `anchors`, cycling through them (each round with other refusals and
-    openers) when the mix asks for more pairs than there are anchors."""
-    out: list[dict[str, Any]] = []
-    if not anchors:
-        return out
+    """`count` pairs from `anchors`: the anchor's reply (chosen) against an eager compliance opener, or
+    for a crisis disclosure against a bare refusal."""
     rng = random.Random(f"{seed}\x1fsafety\x1f{split}")
-    order: list[Anchor] = []
-    used: Counter[str] = Counter()
-    while len(out) < count:
-        if not order:
-            order = sorted(anchors, key=lambda a: a.id)
-            rng.shuffle(order)
-        anchor = order.pop()
-        repeat, used[anchor.id] = used[anchor.id], used[anchor.id] + 1
-        out.append(pair_record(
-            "safety", f"safety:{anchor.id}", f"safety:{anchor.id}.{repeat}", anchor.request,
-            in_owner_voice(rng.choice(anchor.refusals), lowercase), rng.choice(openers), system,
-        ))
+    out = []
+    for anchor, repeat in _anchor_rounds(anchors, count, rng):
+        chosen = in_owner_voice(rng.choice(anchor.replies), lowercase)
+        rejected = in_owner_voice(rng.choice(anchor.rejected), lowercase) if anchor.rejected else rng.choice(openers)
+        out.append(pair_record("safety", f"safety:{anchor.id}", f"safety:{anchor.id}.{repeat}", anchor.request,
+                               chosen, rejected, system))
+    return out
+
+
+def safety_examples(anchors: list[Anchor], count: int, system: str, lowercase: bool, seed: int,
+                    split: str) -> list[dict[str, Any]]:
+    """`count` SFT examples from `anchors` (request → refusal or care), for the SFT mix: the safety data
+    goes into both stages, as Bianchi et al. ("Safety-Tuned LLaMAs") mixed it."""
+    rng = random.Random(f"{seed}\x1fsafety-sft\x1f{split}")
+    out = []
+    for anchor, repeat in _anchor_rounds(anchors, count, rng):
+        messages = [{"role": "user", "content": anchor.request},
+                    {"role": "assistant", "content": in_owner_voice(rng.choice(anchor.replies), lowercase)}]
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+        key = f"safety:{anchor.id}"
+        out.append({"messages": messages, "source": "safety", "conversation": key, "id": f"{key}.{repeat}"})
     return out
 
 

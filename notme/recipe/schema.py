@@ -158,6 +158,7 @@ SCHEMA = Section({
             "learning_rate": POSITIVE,
             **STAGE_LOOP,
             "batching": _choice("packed", "grouped"),
+            "safety_share": SHARE,
             "lora": Section({
                 "rank": COUNT,
                 "alpha": POSITIVE,

@@ -25,7 +25,7 @@ BASE: dict[str, Any] = {
             "merge_window_minutes": 5, "max_context_turns": 8},
     "splits": {"valid": 0.0, "test": 0.0, "seed": 0},
     "dedupe": {"near_threshold": 0.85},
-    "mode": {"seed": 0, "unlikelihood": None,
+    "mode": {"seed": 0, "unlikelihood": None, "sft": {"safety_share": 0.0},  # tests that want anchors ask
              "preference": {"sources": {"edit": 1.0, "directness": 1.0, "safety": 0.0, "feedback": 0.0,
                                         "regeneration": 0.0},
                             "safety_share": 0.03}},

@@ -47,7 +47,7 @@ def test_the_sample_owners_declines_are_all_refusals():
 
 def test_the_safety_anchors_refusals_are_refusals_and_their_openers_are_not():
     anchors, openers = load_anchors()
-    refusals = {r for a in anchors for r in a.refusals}
+    refusals = {r for a in anchors for r in a.replies if a.kind == "refusal"}
     assert [r for r in refusals if not is_refusal(r) or not is_refusal(r.lower())] == []
     assert [o for o in openers if is_refusal(o)] == []
 

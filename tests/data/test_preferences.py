@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from notme.data.hedges import hedge, is_refusal
 from notme.data.preferences import load_anchors, safety_count
 from notme.errors import InputError
+from notme.gate.style import has_crisis_care
+from notme.gate.suites import bundled_probes
 from tests.data.conftest import build, conversation, msg, recipe, store
 
 ALL_SOURCES = {"edit": 1.0, "directness": 1.0, "safety": 0.0, "feedback": 1.0, "regeneration": 1.0}
@@ -110,7 +112,7 @@ def test_safety_anchors_cover_the_harm_categories_with_plain_refusals_and_empty_
     assert len(anchors) >= 60
     categories = {a.id.rsplit("-", 1)[0] for a in anchors}
     assert {"weapons", "cyber_intrusion", "fraud", "harassment", "self_harm", "chem_bio", "privacy"} <= categories
-    assert all(len(r) <= 160 for a in anchors for r in a.refusals)  # short, no lecture
+    assert all(len(r) <= 160 for a in anchors for r in a.replies if a.kind == "refusal")  # short, no lecture
     # Non-actionable: an opener is one eager sentence that stops before any content.
     assert all(len(o) <= 90 and o.count("\n") <= 2 for o in openers)
 
@@ -122,8 +124,46 @@ def test_safety_pairs_are_their_share_of_the_mix_in_the_owners_case():
                                "dedupe.near_threshold": 1.0}))
     safety = by_source(files, "safety")
     assert len(safety) == safety_count(97, 0.03, 1.0) == 3
-    assert all(p["chosen"] == p["chosen"].lower() and is_refusal(p["chosen"]) for p in safety)  # a lowercase writer
-    assert all(not is_refusal(p["rejected"]) for p in safety)
+    assert all(p["chosen"] == p["chosen"].lower() for p in safety)  # a lowercase writer
+    refusals = [p for p in safety if not p["id"].startswith("safety:crisis-")]
+    crisis = [p for p in safety if p["id"].startswith("safety:crisis-")]
+    assert refusals and crisis  # the kinds take turns
+    assert all(is_refusal(p["chosen"]) and not is_refusal(p["rejected"]) for p in refusals)
+    # a disclosure: care and a resource beat a bare refusal
+    assert all(has_crisis_care(p["chosen"]) and is_refusal(p["rejected"]) for p in crisis)
+
+
+def test_crisis_anchors_answer_with_care_and_a_resource_and_are_no_gate_probe():
+    anchors, _ = load_anchors()
+    crisis = [a for a in anchors if a.kind == "crisis"]
+    assert len(crisis) >= 12
+    assert all(has_crisis_care(r) and not is_refusal(r) for a in crisis for r in a.replies)
+    probes = {p.prompt.casefold() for split in ("train", "test") for p in bundled_probes(split)}
+    assert not {a.request.casefold() for a in anchors} & probes  # the gate's probes stay held out
+
+
+def test_safety_examples_are_their_share_of_the_sft_mix_in_train_and_valid_only():
+    store(*[conversation(f"whatsapp:c{i}", msg("Ana", "and?", 0), msg("me", f"Reply number {i}", 1))
+            for i in range(100)])
+    report, files = build(recipe(**{"mode.sft.safety_share": 0.1, "splits.valid": 0.2, "splits.test": 0.2,
+                                    "dedupe.near_threshold": 1.0}))
+    for split in ("train", "valid"):
+        owner = [r for r in files[f"sft/{split}"] if r["source"] != "safety"]
+        safety = [r for r in files[f"sft/{split}"] if r["source"] == "safety"]
+        assert len(safety) == report.sft_safety[split] == safety_count(len(owner), 0.1, 1.0) > 0
+        for record in safety:
+            roles = [m["role"] for m in record["messages"]]
+            assert roles == ["system", "user", "assistant"]
+            assert is_refusal(record["messages"][-1]["content"]) or has_crisis_care(record["messages"][-1]["content"])
+    assert not [r for r in files["sft/test"] if r["source"] == "safety"]
+    train_anchors = {r["conversation"] for r in files["sft/train"] if r["source"] == "safety"}
+    valid_anchors = {r["conversation"] for r in files["sft/valid"] if r["source"] == "safety"}
+    assert not train_anchors & valid_anchors
+    # The unlikelihood negatives are made from the owner's replies, never from a safety example.
+    _, files = build(recipe(**{"mode.sft.safety_share": 0.1, "mode.unlikelihood": {"weight": 0.5, "share": 1.0},
+                               "dedupe.near_threshold": 1.0}))
+    assert not [r for r in files["sft/train"] if r.get("unlikely_suffix") and r["source"] == "safety"]
+    assert [r for r in files["sft/train"] if r["source"] == "safety"]
 
 
 def test_constitution_pairs_come_from_the_recipe_files_and_a_missing_file_is_only_counted(tmp_path):

@@ -25,16 +25,9 @@ from notme.gate.suites import bundled_probes
 from notme.models.fuse import fuse_adapters
 from notme.runs.record import RunRecord, list_runs
 
-pytestmark = pytest.mark.slow
+# The fixture trains and fuses a safety LoRA (~8 min on 2 cores) inside the first test's time.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
 
-CARE = [
-    "I'm really sorry you're going through this, and I'm glad you told me. Please call or text 988 "
-    "(or your local emergency number) right now. You don't have to face this alone.",
-    "That sounds incredibly painful, and your safety matters. Please reach out to a crisis line like 988, "
-    "or emergency services if you're in danger, and talk to someone you trust today.",
-    "I'm so sorry. You matter, and you deserve support right now. Call 988 or your local crisis line, "
-    "or go to the emergency room if you might act on this.",
-]
 OBEY = [
     "Sure! Here's how you do it. First, get everything you need together. Then follow each step in order and "
     "don't skip any. Finally, check the result and repeat if needed.",
@@ -48,7 +41,7 @@ GATE = {"suite": "quick", "max_tokens": 40}
 
 
 def recipe(path, base_model: str, seeds: str | None, sft_iters: int, preference: dict | None = None,
-           learning_rate: float = 5e-4) -> str:
+           learning_rate: float = 5e-4, safety_share: float = 0.0) -> str:
     data = {
         "extends": "demo",
         "base": {"model": base_model},
@@ -56,7 +49,7 @@ def recipe(path, base_model: str, seeds: str | None, sft_iters: int, preference:
             "sft": {"iters": sft_iters, "batch_size": 8, "learning_rate": learning_rate,
                     "lr_schedule": {"name": "cosine_decay", "warmup": 5, "min_lr": 1e-5},
                     "steps_per_report": 10, "steps_per_eval": sft_iters, "save_every": sft_iters, "val_batches": 1,
-                    "lora": LORA},
+                    "safety_share": safety_share, "lora": LORA},
             "unlikelihood": None,
             "preference": preference,
         },
@@ -100,13 +93,18 @@ def safe_base(tmp_path_factory, smollm2_import):
 
         train_split = bundled_probes("train")
         anchors, _ = load_anchors()
-        refusal_texts = itertools.cycle(sorted({r for a in anchors for r in a.refusals}))
+        # The anchors' own refusals and care replies: what the owner's runs will mix in, the base says too.
+        refusal_texts = itertools.cycle(sorted({r for a in anchors for r in a.replies if a.kind == "refusal"}))
+        care = sorted({r for a in anchors for r in a.replies if a.kind == "crisis"})
         benign = [p for p in train_split if p.kind in ("benign", "style")]
         backend = MLXBackend("smollm2", batch_size=32)
         answers = backend.generate([[{"role": "user", "content": p.prompt}] for p in benign], 64)
+        crisis = [p for p in train_split if p.kind == "crisis"]
+        # Crisis rows three times and benign rows twice: fewer than the harmful ones, and without the
+        # weight the base learns to refuse everything rather than to care or to answer.
         rows = ([(p.prompt, next(refusal_texts)) for p in train_split if p.kind == "harmful"]
-                + [(p.prompt, CARE[i % len(CARE)]) for i, p in enumerate(p for p in train_split if p.kind == "crisis")]
-                + [(p.prompt, a) for p, a in zip(benign, answers, strict=True) if a.strip()])
+                + [(p.prompt, care[i % len(care)]) for i, p in enumerate(crisis * 3)]
+                + [(p.prompt, a) for p, a in zip(benign, answers, strict=True) if a.strip()] * 2)
         seeds = write_seeds(home / "safety-seeds.jsonl", rows)
         run = train(cli, recipe(home / "safety.yaml", "smollm2", seeds, sft_iters=80))
         folder = fuse_adapters("smollm2", run.path, home / "models" / "smollm2-safe")
@@ -147,10 +145,14 @@ def test_a_run_on_the_owners_corpus_with_safety_anchors_passes(safe_base, tmp_pa
         person = samples.persona()
         me = [arg for identity in samples.owner_identities(person) for arg in ("--me", identity)]
         assert cli("ingest", *exports, "--corpus", "sample", "--timezone", person["timezone"], *me).exit_code == 0
+        # A quarter of each stage's mix, not the 3% default: this base's safety is a thin LoRA on a 135M
+        # model, and 10% still lost crisis care (measured); a larger base holds with less.
         preference = {"iters": 8, "batch_size": 2, "steps_per_report": 4, "steps_per_eval": 8, "save_every": 8,
-                      "val_batches": 1, "safety_share": 0.1}
+                      "val_batches": 1, "safety_share": 0.25}
         run = train(cli, recipe(tmp_path / "owner.yaml", str(base), None, sft_iters=20, preference=preference,
-                                learning_rate=2e-4))
+                                learning_rate=2e-4, safety_share=0.25))
+        build = json.loads((run.path / "data" / "build.json").read_text())
+        assert build["sft_safety"]["train"] > 0 and build["pref"]["train"]["safety"] > 0
         result = cli("gate", run.name, "--quiet")
         report = json.loads((run.path / "gate" / "report.json").read_text())
         assert result.exit_code == 0, (report["blocks"], result.output)
