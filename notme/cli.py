@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -140,12 +142,8 @@ def demo(corpus_name: str, no_train: bool, quiet: bool) -> None:
     from notme.gate.run import gate_run
 
     out.print("\n[bold]gating[/] the run against its base (the demo uses the quick suite; export needs the full one)")
-    progress = None if quiet or not err.is_terminal else render.PhaseProgress(err)
-    try:
+    with _phase_progress(quiet) as progress:
         result = gate_run(record.name, progress=progress)
-    finally:
-        if progress:
-            progress.stop()
     out.print(render.gate_summary(result.report, result.path))
     model = resolve_model("smollm2")
     out.print(f"try it:  mlx_lm.generate --model {model} --adapter-path {record.path} --prompt \"what's the plan?\"",
@@ -403,6 +401,17 @@ def runs(run: str | None) -> None:
         out.print(render.runs_table([r.path for r in list_runs()]))
 
 
+@contextlib.contextmanager
+def _phase_progress(quiet: bool) -> Iterator[render.PhaseProgress | None]:
+    """The gate's progress bars on a terminal (none when quiet or piped), stopped however the work ends."""
+    progress = None if quiet or not err.is_terminal else render.PhaseProgress(err)
+    try:
+        yield progress
+    finally:
+        if progress:
+            progress.stop()
+
+
 class GateGroup(NotmeGroup):
     """`notme gate RUN` gates a run; `notme gate classify FILE` is the one subcommand."""
 
@@ -439,12 +448,8 @@ def gate_run_command(run: str, quick: bool, scale: float, remediate: bool, quiet
     reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
     from notme.gate.run import gate_run
 
-    progress = None if quiet or not err.is_terminal else render.PhaseProgress(err)
-    try:
+    with _phase_progress(quiet) as progress:
         result = gate_run(run, tier="quick" if quick else None, scale=scale, remediate=remediate, progress=progress)
-    finally:
-        if progress:
-            progress.stop()
     out.print(render.gate_summary(result.report, result.path))
     if not result.report["passed"]:
         sys.exit(1)
@@ -478,13 +483,9 @@ def assess(model: str, quick: bool, system: str, max_tokens: int, quiet: bool) -
     reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
     from notme.gate.run import assess as run_assess
 
-    progress = None if quiet or not err.is_terminal else render.PhaseProgress(err)
-    try:
+    with _phase_progress(quiet) as progress:
         result = run_assess(model, tier="quick" if quick else "full", system=system, max_tokens=max_tokens,
                             progress=progress)
-    finally:
-        if progress:
-            progress.stop()
     out.print(render.gate_summary(result.report, result.path))
 
 
