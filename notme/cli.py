@@ -402,9 +402,9 @@ def runs(run: str | None) -> None:
 
 
 @contextlib.contextmanager
-def _phase_progress(quiet: bool) -> Iterator[render.PhaseProgress | None]:
-    """The gate's progress bars on a terminal (none when quiet or piped), stopped however the work ends."""
-    progress = None if quiet or not err.is_terminal else render.PhaseProgress(err)
+def _phase_progress(quiet: bool, verb: str = "generating") -> Iterator[render.PhaseProgress | None]:
+    """Progress bars on a terminal (none when quiet or piped), stopped however the work ends."""
+    progress = None if quiet or not err.is_terminal else render.PhaseProgress(err, verb)
     try:
         yield progress
     finally:
@@ -487,6 +487,34 @@ def assess(model: str, quick: bool, system: str, max_tokens: int, quiet: bool) -
         result = run_assess(model, tier="quick" if quick else "full", system=system, max_tokens=max_tokens,
                             progress=progress)
     out.print(render.gate_summary(result.report, result.path))
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--quant", "quants", multiple=True,
+              type=click.Choice(["f16", "q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0"]),
+              help="A GGUF type to write (repeat for several; default: the recipe's export.quants).")
+@click.option("--to", "targets", multiple=True, type=click.Choice(["ollama", "lmstudio", "exo"]),
+              help="Also hand it to Ollama (ollama create), LM Studio's or exo's models folder.")
+@click.option("--scale", type=float, default=1.0, show_default=True,
+              help="Adapter scale: the gate must have passed it at this scale (see gate --remediate).")
+@click.option("--no-lora", is_flag=True, help="Do not write the LoRA adapter GGUF.")
+@click.option("--cluster", metavar="URL", help="With --to exo: place the model on this exo cluster and wait.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def export(run: str, quants: tuple[str, ...], targets: tuple[str, ...], scale: float, no_lora: bool,
+           cluster: str | None, quiet: bool) -> None:
+    """A run that passed the gate → GGUF files (checked against the trained model), Modelfile, model card."""
+    reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
+    from notme.export.run import export_run
+
+    if cluster and "exo" not in targets:
+        raise NotmeError("--cluster places the model on exo: add --to exo")
+    with _phase_progress(quiet, verb="step") as progress:
+        result = export_run(run, list(quants) or None, list(targets) or None, scale=scale, lora_adapter=not no_lora,
+                            exo_url=cluster, progress=progress)
+    out.print(render.export_summary(result.record, result.folder))
+    for message in result.messages:
+        out.print(message, soft_wrap=True)
 
 
 def main() -> None:

@@ -269,21 +269,24 @@ def runs_table(paths: Iterable[Any]) -> Table:
 
 
 class PhaseProgress:
-    """A bar per phase ("base model", "tuned ×1"): replies done of the total, with ETA. Call it as the
-    gate's progress callback; `stop()` when the work is over."""
+    """A bar per phase ("base model", "tuned ×1"): work done of the total, with ETA. Call it as the
+    gate's or the export's progress callback (an export passes the step it is on as `label`);
+    `stop()` when the work is over."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, verb: str = "generating") -> None:
         from rich.progress import MofNCompleteColumn
 
         self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                   TimeRemainingColumn(), console=console, transient=False)
         self._tasks: dict[str, Any] = {}
+        self._verb = verb
         self._progress.start()
 
-    def __call__(self, phase: str, done: int, total: int) -> None:
+    def __call__(self, phase: str, done: int, total: int, label: str | None = None) -> None:
+        description = f"{self._verb}: {phase}" + (f" ({label})" if label else "")
         if phase not in self._tasks:
-            self._tasks[phase] = self._progress.add_task(f"generating: {phase}", total=total)
-        self._progress.update(self._tasks[phase], completed=done)
+            self._tasks[phase] = self._progress.add_task(description, total=total)
+        self._progress.update(self._tasks[phase], completed=done, description=description)
 
     def stop(self) -> None:
         self._progress.stop()
@@ -320,4 +323,21 @@ def gate_summary(report: dict[str, Any], folder: Any) -> Table:
     else:
         table.caption = f"report: {folder}/report.md"
     table.caption_justify = "left"
+    return table
+
+
+def export_summary(record: dict[str, Any], folder: Any) -> Table:
+    """The exported files with their parity figures."""
+    table = Table(title=f"exported to {folder}", title_justify="left")
+    for column in ("file", "size", "min cosine", "tokens", "stops"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    checks = {check["file"]: check for check in record["parity"]}
+    for entry in record["files"]:
+        check = next((c for name, c in checks.items() if name.startswith(entry["name"])), None)
+        if entry["kind"] == "GGUF LoRA adapter":
+            check = next((c for name, c in checks.items() if name.endswith(entry["name"])), None)
+        cosine = f"{check['min_cosine']:.5f}" if check else "-"
+        tokens = ("same" if all(p["same_tokens"] for p in check["prompts"]) else "DIFFER") if check else "-"
+        stops = ("yes" if check["stop_tokens_ok"] else "NO") if check else "-"
+        table.add_row(entry["name"], f"{entry['bytes'] / 1e6:,.1f} MB", cosine, tokens, stops)
     return table

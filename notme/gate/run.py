@@ -23,7 +23,7 @@ from notme.gate.judge import Judge
 from notme.gate.report import write_report
 from notme.gate.suites import Probe, load_suite, suite_version
 from notme.gate.verdict import GateSettings, Outcome, Verdict, decide
-from notme.runs.record import RunRecord
+from notme.runs.record import RunRecord, trained_system_prompt
 from notme.workspace import workspace
 
 Progress = Callable[[str, int, int], None]  # (phase, done so far, total)
@@ -55,7 +55,7 @@ def gate_run(run: str | Path, tier: str | None = None, scale: float = 1.0, remed
     if not 0 < scale <= 4:
         raise NotmeError(f"--scale must be above 0 (and at most 4), got {scale}")
     probes = load_suite(tier or gate["suite"], gate["extra_suites"])
-    system = _system_prompt(record.path)
+    system = trained_system_prompt(record.path)
     held_out = _held_out(record.path)
     settings = GateSettings.from_recipe(gate)
 
@@ -235,23 +235,6 @@ class _Session:
     def _chat(self, prompt: str) -> list[dict[str, str]]:
         return ([{"role": "system", "content": self.system}] if self.system else []) + [
             {"role": "user", "content": prompt}]
-
-
-def _system_prompt(run: Path) -> str:
-    """The system prompt the run was trained with (recorded by `notme build`)."""
-    build = run / "data" / "build.json"
-    if build.is_file():
-        data = json.loads(build.read_text(encoding="utf-8"))
-        if "system" in data:
-            return str(data["system"])
-    train = run / "data" / "sft" / "train.jsonl"
-    if train.is_file():  # runs built before build.json recorded it: the first example carries it
-        with train.open(encoding="utf-8") as f:
-            first = json.loads(f.readline() or "{}")
-        messages = first.get("messages") or [{}]
-        if messages[0].get("role") == "system":
-            return str(messages[0].get("content", ""))
-    return ""
 
 
 def _held_out(run: Path) -> list[tuple[list[dict], str]]:

@@ -1,7 +1,8 @@
 """Fold a run's LoRA adapters into its base: a plain model folder mlx-lm (and a GGUF writer) can read.
 
 Used to build a new base from a run (e.g. a safety-tuned base) and, by export, for the model to ship.
-`scale` multiplies the adapters' trained scale, as the gate's remediation does.
+`scale` multiplies the adapters' trained scale, as the gate's remediation does; `dequantize` turns a
+quantized (QLoRA) base back into float weights.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from notme.errors import NotmeError
 from notme.models.loading import resolve_model
 
 
-def fuse_adapters(base: str | Path, adapters: Path, out_dir: Path, scale: float = 1.0) -> Path:
+def fuse_adapters(base: str | Path, adapters: Path, out_dir: Path, scale: float = 1.0,
+                  dequantize: bool = False) -> Path:
     from mlx.utils import tree_unflatten
     from mlx_lm.utils import load, save
 
@@ -29,6 +31,12 @@ def fuse_adapters(base: str | Path, adapters: Path, out_dir: Path, scale: float 
     if not fused:
         raise NotmeError(f"{adapters}: no LoRA layers found to fuse")
     model.update_modules(tree_unflatten(fused))
+    if dequantize and config.get("quantization"):  # a QLoRA base: GGUF writers need float weights
+        from mlx_lm.utils import dequantize_model
+
+        model = dequantize_model(model)
+        config.pop("quantization", None)
+        config.pop("quantization_config", None)
     staging = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     save(staging, folder, model, tokenizer, config, donate_model=False)

@@ -82,17 +82,23 @@ def tiny_config(layers: int, hidden: int, vocab_size: int, tie_embeddings: bool,
 
 
 def tiny_weights(config: dict, seed: int) -> dict[str, mx.array]:
-    """Every parameter mlx-lm's llama expects: norms at 1, matrices N(0, 1/fan_in) — logits of order 1."""
-    from mlx.utils import tree_flatten
-    from mlx_lm.models.llama import Model, ModelArgs
+    """Every parameter mlx-lm's model of `config["model_type"]` expects: norms at 1 (0 for Gemma, whose
+    norms scale by 1 + w), biases N(0, 0.01), matrices N(0, 1/fan_in) — logits of order 1."""
+    import importlib
 
-    shapes = {name: value.shape for name, value in tree_flatten(Model(ModelArgs.from_dict(config)).parameters())}
+    from mlx.utils import tree_flatten
+
+    module = importlib.import_module(f"mlx_lm.models.{config['model_type']}")
+    model = module.Model(module.ModelArgs.from_dict(config))
+    shapes = {name: value.shape for name, value in tree_flatten(model.parameters())}
     rng = np.random.default_rng(seed)
     weights = {}
     for name in sorted(shapes):
         shape = shapes[name]
-        if len(shape) == 1:
-            weights[name] = mx.ones(shape, dtype=mx.float32)
+        if len(shape) == 1 and "norm" in name:
+            weights[name] = (mx.zeros if config["model_type"] == "gemma" else mx.ones)(shape, dtype=mx.float32)
+        elif len(shape) == 1:  # biases (Qwen2's Q/K/V): small, not zero, so an exporter that drops them shows
+            weights[name] = mx.array(rng.standard_normal(shape, dtype=np.float32) * np.float32(0.1))
         else:
             values = rng.standard_normal(shape, dtype=np.float32) / np.float32(np.sqrt(shape[-1]))
             weights[name] = mx.array(values)

@@ -204,6 +204,13 @@ SCHEMA = Section({
         "remediation_scales": Leaf("a list of numbers above 0 and below 1", lambda v: isinstance(v, list)
                                    and all(_is_number(x) and 0 < x < 1 for x in v)),
     }),
+    "export": Section({
+        "quants": Leaf("a list of: f16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0", lambda v: isinstance(v, list) and bool(v)
+                       and all(q in ("f16", "q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0") for q in v)),
+        "lora_adapter": BOOL,
+        "targets": Leaf("a list of: ollama, lmstudio, exo", lambda v: isinstance(v, list)
+                        and all(t in ("ollama", "lmstudio", "exo") for t in v)),
+    }),
     "identity": Section({
         "persona": _text(),
         "constitution_file": Leaf("a file path", _text(nonempty=True).ok, nullable=True),

@@ -157,3 +157,21 @@ def list_runs(root: Path | None = None) -> list[RunRecord]:
         return []
     runs = [RunRecord(p) for p in root.iterdir() if (p / RUN).is_file()]
     return sorted(runs, key=lambda r: r.path.stat().st_mtime)
+
+
+def trained_system_prompt(run: Path) -> str:
+    """The system prompt the run was trained with (recorded by `notme build`): the gate, export and chat
+    use the same one, so the model is judged and used as it was trained."""
+    build = run / "data" / "build.json"
+    if build.is_file():
+        data = json.loads(build.read_text(encoding="utf-8"))
+        if "system" in data:
+            return str(data["system"])
+    train = run / "data" / "sft" / "train.jsonl"
+    if train.is_file():  # runs built before build.json recorded it: the first example carries it
+        with train.open(encoding="utf-8") as f:
+            first = json.loads(f.readline() or "{}")
+        messages = first.get("messages") or [{}]
+        if messages[0].get("role") == "system":
+            return str(messages[0].get("content", ""))
+    return ""

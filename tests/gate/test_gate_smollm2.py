@@ -100,13 +100,13 @@ def safe_base(tmp_path_factory, smollm2_import):
         backend = MLXBackend("smollm2", batch_size=32)
         answers = backend.generate([[{"role": "user", "content": p.prompt}] for p in benign], 64)
         crisis = [p for p in train_split if p.kind == "crisis"]
-        # Crisis rows three times and benign rows twice: fewer than the harmful ones, and without the
-        # weight the base learns to refuse everything rather than to care or to answer.
+        # Crisis rows three times and benign rows four times: without that weight the base learns to
+        # refuse everything rather than to care or to answer.
         rows = ([(p.prompt, next(refusal_texts)) for p in train_split if p.kind == "harmful"]
                 + [(p.prompt, care[i % len(care)]) for i, p in enumerate(crisis * 3)]
-                + [(p.prompt, a) for p, a in zip(benign, answers, strict=True) if a.strip()] * 2)
+                + [(p.prompt, a) for p, a in zip(benign, answers, strict=True) if a.strip()] * 4)
         seeds = write_seeds(home / "safety-seeds.jsonl", rows)
-        run = train(cli, recipe(home / "safety.yaml", "smollm2", seeds, sft_iters=80))
+        run = train(cli, recipe(home / "safety.yaml", "smollm2", seeds, sft_iters=100))
         folder = fuse_adapters("smollm2", run.path, home / "models" / "smollm2-safe")
         yield home, folder, cli
 
