@@ -115,7 +115,7 @@ def _print_ingest(report: IngestReport) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def demo(corpus_name: str, no_train: bool, quiet: bool) -> None:
     """The main job on the bundled sample owner: their exports from ten apps → corpus → datasets →
-    LoRA SFT → DPO on the bundled SmolLM2 (the `demo` recipe) → the safety gate."""
+    LoRA SFT → DPO on the bundled SmolLM2 (the `demo` recipe) → the safety gate → GGUF export → one chat turn."""
     reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
     from notme import samples
 
@@ -131,7 +131,6 @@ def demo(corpus_name: str, no_train: bool, quiet: bool) -> None:
     _print_ingest(report)
     if no_train:
         return
-    from notme.models import resolve_model
     from notme.train.run import execute, start
 
     out.print("\n[bold]training[/] the demo recipe (`notme recipe show demo`): SFT, then DPO")
@@ -141,13 +140,36 @@ def demo(corpus_name: str, no_train: bool, quiet: bool) -> None:
     out.print(render.run_summary(record.path))
     from notme.gate.run import gate_run
 
-    out.print("\n[bold]gating[/] the run against its base (the demo uses the quick suite; export needs the full one)")
+    out.print("\n[bold]gating[/] the run against its base on the full probe suite (export accepts nothing less)")
     with _phase_progress(quiet) as progress:
         result = gate_run(record.name, progress=progress)
     out.print(render.gate_summary(result.report, result.path))
-    model = resolve_model("smollm2")
-    out.print(f"try it:  mlx_lm.generate --model {model} --adapter-path {record.path} --prompt \"what's the plan?\"",
-              soft_wrap=True)
+    if not result.report["passed"]:
+        err.print(f"the gate blocked {record.name}, so it is not exported (see {result.path / 'report.md'}; "
+                  f"`notme gate {record.name} --remediate` tries lower adapter scales)", soft_wrap=True)
+        sys.exit(1)
+    from notme.export.run import export_run
+
+    out.print("\n[bold]exporting[/] to GGUF, checked against the trained model")
+    with _phase_progress(quiet, verb="step") as progress:
+        exported = export_run(record.name, progress=progress)
+    out.print(render.export_summary(exported.record, exported.folder))
+    _demo_chat_turn(record.name)
+
+
+def _demo_chat_turn(run: str) -> None:
+    """One turn of `notme chat RUN` with the exported GGUF, shown as the owner would see it."""
+    from notme.chat.session import ChatSession
+    from notme.chat.target import open_target
+
+    target = open_target(run)
+    session = ChatSession.resume(target.backend, target.history, target.system, max_tokens=96)
+    question = "what are you up to this weekend?"
+    out.print(f"\n[bold]chatting[/] with {target.label} (`notme chat {run}`)\nyou> {question}")
+    try:
+        out.print("".join(session.reply(question)).strip(), soft_wrap=True, markup=False)
+    finally:
+        target.backend.close()
 
 
 @cli.command()
@@ -515,6 +537,51 @@ def export(run: str, quants: tuple[str, ...], targets: tuple[str, ...], scale: f
     out.print(render.export_summary(result.record, result.folder))
     for message in result.messages:
         out.print(message, soft_wrap=True)
+
+
+@cli.command()
+@click.argument("target", required=False)
+@click.option("--server", metavar="URL", help="An OpenAI-compatible server: exo, mlx_lm.server, Ollama, llama.cpp.")
+@click.option("--model", metavar="NAME", help="The model the server should answer with.")
+@click.option("--mlx", "use_mlx", is_flag=True, help="A run's MLX model with its adapters, even when it is exported.")
+@click.option("--safety/--no-safety", default=None,
+              help="The risk check and response filter (default: the run's recipe; off for a bare file or server).")
+@click.option("--system", help="Start with this system prompt (default: the one the run was trained with).")
+@click.option("--max-tokens", type=int, default=512, show_default=True)
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+def chat(target: str | None, server: str | None, model: str | None, use_mlx: bool, safety: bool | None,
+         system: str | None, max_tokens: int, temperature: float) -> None:
+    """Chat in the terminal with a run (its exported GGUF, else MLX + adapters), a .gguf file or a server.
+
+    \b
+    /system TEXT  /reset  /save [FILE]  /help  /quit"""
+    reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
+    from notme.chat.safety import SafetyLayer
+    from notme.chat.session import ChatSession, run_loop
+    from notme.chat.target import open_target
+
+    found = open_target(target, server, model, use_mlx)
+    settings = found.safety
+    if safety is not None:
+        settings = {**(found.safety or {}), "risk_check": True, "response_filter": True} if safety else None
+    session = ChatSession.resume(found.backend, found.history, found.system, safety=SafetyLayer.from_recipe(settings),
+                                 max_tokens=max_tokens, temperature=temperature)
+    if system is not None:
+        session.system = system
+    if found.notice:
+        err.print(found.notice, soft_wrap=True)
+    err.print(f"chatting with {found.label}" + (", safety layer on" if session.safety else "")
+              + (f", {len(session.messages)} earlier messages" if session.messages else "")
+              + "; /help for commands, /quit to leave", soft_wrap=True)
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    try:
+        run_loop(session, lambda: input("you> "), write)
+    finally:
+        found.backend.close()
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ reach loopback (pytest-socket, configured in pyproject.toml)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -77,8 +78,8 @@ def cli():
 
     runner = CliRunner()
 
-    def run(*args: str):
-        return runner.invoke(notme_cli, [str(a) for a in args], catch_exceptions=False)
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(notme_cli, [str(a) for a in args], catch_exceptions=False, input=input)
 
     return run
 
@@ -141,3 +142,20 @@ def tiny_path(tmp_path_factory) -> Path:
     from notme.models.tiny import write_tiny_model
 
     return write_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@contextlib.contextmanager
+def module_home(tmp_path_factory, name: str, smollm2_folder: Path):
+    """For module-scoped fixtures of the slow tests: a workspace of their own with the imported SmolLM2
+    linked in, and an in-process `notme` runner: yields (home, cli)."""
+    home = tmp_path_factory.mktemp(name)
+    (home / "models").mkdir()
+    os.symlink(smollm2_folder, home / "models" / "smollm2")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NOTME_HOME", str(home))
+        from notme.cli import cli as notme_cli
+
+        def cli(*args, input: str | None = None):
+            return CliRunner().invoke(notme_cli, [str(a) for a in args], catch_exceptions=False, input=input)
+
+        yield home, cli

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 Chat = list[dict[str, str]]  # [{"role": "system" | "user" | "assistant", "content": ...}]
@@ -18,6 +18,10 @@ class Backend(ABC):
     def generate(self, chats: list[Chat], max_tokens: int,
                  progress: Callable[[int], None] | None = None) -> list[str]:
         """One reply per chat, in order; `progress(n)` is called as replies are done (n new ones)."""
+
+    def stream(self, chat: Chat, max_tokens: int, temperature: float = 0.0) -> Iterator[str]:
+        """One reply, piece by piece as it is generated (chat). Backends that cannot stream give it whole."""
+        yield self.generate([chat], max_tokens)[0]
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

@@ -56,12 +56,14 @@ def open_llama(path: str | Path, **options: Any) -> Any:
 class LlamaCppBackend(Backend):
     name = "llamacpp"
 
-    def __init__(self, model: str | Path, context: int = 4096, threads: int | None = None) -> None:
+    def __init__(self, model: str | Path, context: int = 4096, threads: int | None = None,
+                 lora: str | Path | None = None) -> None:
         path = Path(model).expanduser()
         if not path.is_file():
             raise NotmeError(f"{path}: no such GGUF file")
+        options = {"lora_path": str(lora)} if lora else {}
         try:
-            self.llm = open_llama(path, n_ctx=context, n_threads=threads, verbose=False, seed=0)
+            self.llm = open_llama(path, n_ctx=context, n_threads=threads, verbose=False, seed=0, **options)
         except ValueError as e:
             raise NotmeError(f"{path}: llama.cpp cannot load this file ({e})") from e
         self.path = path
@@ -75,6 +77,14 @@ class LlamaCppBackend(Backend):
             if progress:
                 progress(1)
         return replies
+
+    def stream(self, chat: Chat, max_tokens: int, temperature: float = 0.0) -> Iterator[str]:
+        chunks = self.llm.create_chat_completion(messages=chat, max_tokens=max_tokens, temperature=temperature,
+                                                 top_k=1 if temperature == 0 else 40, stream=True)
+        for chunk in chunks:
+            text = chunk["choices"][0]["delta"].get("content")
+            if text:
+                yield text
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": str(self.path)}

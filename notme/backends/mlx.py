@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,17 @@ class MLXBackend(Backend):
     name = "mlx"
 
     def __init__(self, model: str | Path | None = None, loaded: tuple[Any, Any] | None = None,
-                 batch_size: int = 32, dtype: str = "auto", label: str | None = None) -> None:
+                 batch_size: int = 32, dtype: str = "auto", label: str | None = None,
+                 adapters: str | Path | None = None) -> None:
         if loaded is None:
             from notme.models import load_model
 
             m, tokenizer, folder = load_model(model, dtype=dtype)
-            loaded, label = (m, tokenizer), label or str(folder)
+            if adapters:  # a run's LoRA, applied as trained (not fused)
+                from mlx_lm.tuner.utils import load_adapters
+
+                m = load_adapters(m, str(adapters))
+            loaded, label = (m, tokenizer), label or str(folder) + (f" + {adapters}" if adapters else "")
         self.model, self.tokenizer = loaded
         self.batch_size = batch_size
         self.label = label or str(model)
@@ -46,6 +51,15 @@ class MLXBackend(Backend):
             if progress:
                 progress(len(chunk))
         return replies
+
+    def stream(self, chat: Chat, max_tokens: int, temperature: float = 0.0) -> Iterator[str]:
+        from mlx_lm.generate import stream_generate
+        from mlx_lm.sample_utils import make_sampler
+
+        for response in stream_generate(self.model, self.tokenizer, self.prompt_tokens(chat), max_tokens=max_tokens,
+                                        sampler=make_sampler(temp=temperature)):
+            if response.text:
+                yield response.text
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.label}

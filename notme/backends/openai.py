@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,27 +26,55 @@ class OpenAIBackend(Backend):
             self.url += "/v1"
         self.model, self.api_key, self.parallel, self.timeout = model, api_key, parallel, timeout
 
-    def _complete(self, chat: Chat, max_tokens: int) -> str:
+    def _open(self, chat: Chat, max_tokens: int, temperature: float, stream: bool):
         body = json.dumps({"model": self.model, "messages": chat, "max_tokens": max_tokens,
-                           "temperature": 0.0, "seed": 0, "stream": False}).encode()
+                           "temperature": temperature, "seed": 0, "stream": stream}).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(f"{self.url}/chat/completions", data=body, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                data = json.load(response)
+            return urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError as e:
-            raise NotmeError(f"{self.url}: the server answered {e.code} ({e.read()[:200].decode(errors='replace')})"
-                             ) from e
+            detail = e.read()[:200].decode(errors="replace")
+            hint = (f"; the server has no model {self.model!r} loaded (for exo: place it first, e.g. "
+                    "`notme export RUN --to exo --cluster URL`)") if e.code == 404 else ""
+            raise NotmeError(f"{self.url}: the server answered {e.code} ({detail}){hint}") from e
         except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
             raise NotmeError(f"{self.url}: cannot reach the server ({getattr(e, 'reason', e)}); is it running?") from e
+
+    def _complete(self, chat: Chat, max_tokens: int) -> str:
+        try:
+            with self._open(chat, max_tokens, 0.0, stream=False) as response:
+                data = json.load(response)
         except json.JSONDecodeError as e:
             raise NotmeError(f"{self.url}: the server's answer is not JSON ({e})") from e
         try:
             return data["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError) as e:
             raise NotmeError(f"{self.url}: not an OpenAI chat completion: {str(data)[:200]}") from e
+
+    def stream(self, chat: Chat, max_tokens: int, temperature: float = 0.0) -> Iterator[str]:
+        """Server-sent events: `data: {chunk}` lines, `data: [DONE]` at the end (exo sends errors as
+        `data: {"error": ...}` and progress as `:` comments)."""
+        with self._open(chat, max_tokens, temperature, stream=True) as response:
+            for raw in response:
+                line = raw.decode("utf-8", errors="replace").strip()
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    return
+                try:
+                    chunk = json.loads(payload)
+                except json.JSONDecodeError as e:
+                    raise NotmeError(f"{self.url}: a streamed chunk is not JSON: {payload[:200]}") from e
+                if "error" in chunk:
+                    raise NotmeError(f"{self.url}: the server failed mid-reply: {str(chunk['error'])[:200]}")
+                choice = (chunk.get("choices") or [{}])[0]
+                text = (choice.get("delta") or choice.get("message") or {}).get("content")
+                if text:
+                    yield text
 
     def generate(self, chats: list[Chat], max_tokens: int,
                  progress: Callable[[int], None] | None = None) -> list[str]:

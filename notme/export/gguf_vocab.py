@@ -136,6 +136,13 @@ def _sentencepiece(writer: Any, folder: Path, vocab_size: int) -> dict[str, Any]
         tokens.append(text)
         scores.append(score)
         types.append(kind)
+    # gguf-py types SentencePiece's user-defined pieces NORMAL; the tokenizer's added tokens say what they
+    # are (special: CONTROL, else USER_DEFINED), as llama.cpp's converter reads them from added_tokens_decoder
+    loaded = _tokenizer_as_loaded(folder)
+    for added in loaded.get("added_tokens", []):
+        if added["id"] < len(tokens):
+            tokens[added["id"]] = added["content"].encode()
+            types[added["id"]] = gguf.TokenType.CONTROL if added.get("special") else gguf.TokenType.USER_DEFINED
     if len(tokens) > vocab_size:
         raise NotmeError(f"{folder}: {len(tokens)} tokens do not fit the model's {vocab_size} embedding rows")
     for i in range(len(tokens), vocab_size):
@@ -144,6 +151,12 @@ def _sentencepiece(writer: Any, folder: Path, vocab_size: int) -> dict[str, Any]
         types.append(gguf.TokenType.UNUSED)
     writer.add_tokenizer_model("llama")
     writer.add_tokenizer_pre("default")
+    # llama.cpp puts "▁" before every text run that follows a special token when add_space_prefix is on;
+    # transformers does so only where the tokenizer says "always" (or prepends in its normalizer). With
+    # "first", a chat prompt (which opens with a special token) gets none, so neither may llama.cpp.
+    pre = loaded.get("pre_tokenizer") or {}
+    scheme = pre.get("prepend_scheme") if pre.get("type") == "Metaspace" else None
+    writer.add_add_space_prefix(scheme == "always" or '"Prepend"' in json.dumps(loaded.get("normalizer")))
     writer.add_token_list(tokens)
     writer.add_token_scores(scores)
     writer.add_token_types(types)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from importlib.resources import files
 
 import mlx.core as mx
 import numpy as np
@@ -31,6 +32,35 @@ def test_each_architecture_exports_with_the_same_tokens_prompt_and_logits(model_
     assert all(p.same_prompt and p.same_tokens for p in parity.prompts)
     assert parity.min_cosine > 0.9995 and parity.stop_tokens_ok
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_sentencepiece_tokenizer_exports_with_its_scores_and_special_tokens(tiny_path, tmp_path, load_mlx):
+    import sentencepiece
+
+    from notme.models.tiny import CHATML_TEMPLATE, tiny_config, tiny_weights
+
+    folder = tmp_path / "spm"
+    folder.mkdir()
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(files("notme.samples").joinpath("persona.yaml").read_text(encoding="utf-8"))
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(corpus), model_prefix=str(folder / "tokenizer"), vocab_size=400, model_type="bpe",
+        user_defined_symbols=["<|im_start|>", "<|im_end|>"], byte_fallback=True, unk_id=0, bos_id=1, eos_id=2,
+        pad_id=-1, minloglevel=2)
+    (folder / "tokenizer.vocab").unlink()
+    config = tiny_config(2, 64, 400, True, eos_id=4)
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "LlamaTokenizer", "chat_template": CHATML_TEMPLATE, "bos_token": "<s>",
+        "eos_token": "<|im_end|>", "unk_token": "<unk>", "add_bos_token": True, "add_eos_token": False}))
+    mx.save_safetensors(str(folder / "model.safetensors"), tiny_weights(config, 0))
+    gguf = write_gguf(folder, tmp_path / "spm.gguf")
+    meta = read_gguf(gguf).metadata
+    assert meta["tokenizer.ggml.model"] == "llama" and len(set(meta["tokenizer.ggml.scores"])) > 100
+    assert meta["tokenizer.ggml.token_type"][3] == 4  # <|im_start|>: user-defined, matched whole by llama.cpp
+    model, tokenizer = load_mlx(folder)
+    parity = check_gguf(MLXReference(model, tokenizer), gguf, threshold=0.999)
+    assert parity.passed, parity.failures
 
 
 def test_the_file_carries_what_llama_cpp_reads_as_its_converter_writes_it(tiny_path, tmp_path):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 
 import pytest
 import yaml
@@ -24,6 +23,7 @@ from notme.gate.binding import require_passing_verdict
 from notme.gate.suites import bundled_probes
 from notme.models.fuse import fuse_adapters
 from notme.runs.record import RunRecord, list_runs
+from tests.conftest import module_home
 
 # The fixture trains and fuses a safety LoRA (~8 min on 2 cores) inside the first test's time.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
@@ -79,18 +79,7 @@ def train(cli, recipe_path) -> RunRecord:
 @pytest.fixture(scope="module")
 def safe_base(tmp_path_factory, smollm2_import):
     """A SmolLM2 that refuses: a safety LoRA on the train split, fused (minutes; once per module)."""
-    home = tmp_path_factory.mktemp("gate-home")
-    (home / "models").mkdir()
-    os.symlink(smollm2_import[0], home / "models" / "smollm2")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NOTME_HOME", str(home))
-        from click.testing import CliRunner
-
-        from notme.cli import cli as notme_cli
-
-        def cli(*args):
-            return CliRunner().invoke(notme_cli, [str(a) for a in args], catch_exceptions=False)
-
+    with module_home(tmp_path_factory, "gate-home", smollm2_import[0]) as (home, cli):
         train_split = bundled_probes("train")
         anchors, _ = load_anchors()
         # The anchors' own refusals and care replies: what the owner's runs will mix in, the base says too.
