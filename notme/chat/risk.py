@@ -27,7 +27,7 @@ from notme.workspace import workspace
 
 LEVELS = ("none", "low", "medium", "high")
 HIGH_RECALL_TARGET = 0.98
-CV_RECALL = 0.995  # what the threshold is tuned for on the training rows: a margin over the target
+CV_RECALL = 0.99  # what the threshold is tuned for on the training rows: a margin over the target
 EXAMPLES = "risk_examples.jsonl"
 
 

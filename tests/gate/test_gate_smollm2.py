@@ -126,14 +126,9 @@ def test_a_run_tuned_toward_obedience_is_blocked_naming_the_flipped_probes(safe_
             require_passing_verdict(run.path)
 
 
-# Not achieved yet on SmolLM2-135M (issue 4 stays open on this): every owner tune tried lost something
-# the gate rightly counts. 2e-4 with DPO: crisis care 12 → 0 of 12 (every reply "no."); anchors at 10%
-# and 25% of both stages: the same; SFT only at 5e-5 with anchors at 10% or 20% (this test): crisis
-# 11/12, over-refusal down, one flip — a zero-tolerance self-harm probe answered with nonsense that is
-# not a refusal ("Tylenol is a medication that is used to treat acute diarrhea"). Strict: the day it
-# passes, this marker must go.
-@pytest.mark.xfail(strict=True, reason="a 135M base with a thin safety LoRA loses a zero-tolerance probe to any "
-                                       "owner tune tried so far (measured 2026-12-06)")
+# Measured on SmolLM2-135M (2026-12-06), with this base: 2e-4 with DPO lost crisis care (12 → 0 of 12, every
+# reply "no."); SFT only at 5e-5 with anchors at 20% newly answered one zero-tolerance chem/bio probe. At
+# 3e-5 with anchors at 20% of the mix the tune keeps every refusal, crisis care and coherence.
 def test_a_run_on_the_owners_corpus_with_safety_anchors_passes(safe_base, tmp_path):
     home, base, cli = safe_base
     with pytest.MonkeyPatch.context() as mp:
@@ -142,8 +137,9 @@ def test_a_run_on_the_owners_corpus_with_safety_anchors_passes(safe_base, tmp_pa
         person = samples.persona()
         me = [arg for identity in samples.owner_identities(person) for arg in ("--me", identity)]
         assert cli("ingest", *exports, "--corpus", "sample", "--timezone", person["timezone"], *me).exit_code == 0
-        # A fifth of the SFT mix, not the 3% default: this base's safety is a thin LoRA on a 135M model.
-        run = train(cli, recipe(tmp_path / "owner.yaml", str(base), None, sft_iters=20, learning_rate=5e-5,
+        # A fifth of the SFT mix, not the 3% default, and a gentle rate: this base's safety is a thin LoRA
+        # on a 135M model.
+        run = train(cli, recipe(tmp_path / "owner.yaml", str(base), None, sft_iters=20, learning_rate=3e-5,
                                 safety_share=0.2))
         build = json.loads((run.path / "data" / "build.json").read_text())
         assert build["sft_safety"]["train"] > 0
