@@ -89,7 +89,8 @@ def test_the_gguf_and_the_lora_adapter_load_in_llama_cpp_and_answer_coherently(e
 
 def test_notme_chat_answers_one_turn_with_the_exported_model(exported):
     _, run, cli, _ = exported
-    result = cli("chat", run.name, "--max-tokens", "32", input="What do you like to cook?\n")
+    # by path: each test has a workspace of its own, the run lives in the module's
+    result = cli("chat", run.path, "--max-tokens", "32", input="What do you like to cook?\n")
     assert result.exit_code == 0, result.output
     history = json.loads((run.path / "chat" / "history.json").read_text())
     assert history["model"]["backend"] == "llamacpp" and history["model"]["model"].endswith("-F16.gguf")
