@@ -52,8 +52,12 @@ def test_a_damaged_history_is_a_message_and_is_left_alone(cli, tiny_gguf, worksp
     assert history.read_text() == "{not json"
 
 
-def test_a_missing_file_or_run_is_a_message(cli, workspace):
+def test_a_missing_or_corrupt_file_or_run_is_a_message(cli, workspace, tmp_path, tiny_gguf):
     assert "no such GGUF file" in cli("chat", "nowhere.gguf").output
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(tiny_gguf.read_bytes()[:100_000])
+    result = cli("chat", str(truncated), input="hi\n")
+    assert result.exit_code == 2 and "truncated.gguf: llama.cpp cannot load this file" in result.output
     assert "no run 'nope'" in cli("chat", "nope").output
     assert "no trained run to chat with" in cli("chat").output
 
