@@ -142,17 +142,29 @@ def demo(corpus_name: str, no_train: bool, quiet: bool) -> None:
 
     out.print("\n[bold]gating[/] the run against its base on the full probe suite (export accepts nothing less)")
     with _phase_progress(quiet) as progress:
-        result = gate_run(record.name, progress=progress)
+        result = gate_run(record.name, remediate=True, progress=progress)
     out.print(render.gate_summary(result.report, result.path))
+    scale = 1.0
     if not result.report["passed"]:
-        err.print(f"the gate blocked {record.name}, so it is not exported (see {result.path / 'report.md'}; "
-                  f"`notme gate {record.name} --remediate` tries lower adapter scales)", soft_wrap=True)
-        sys.exit(1)
+        passing = [r["scale"] for r in result.remediation if r["passed"]]
+        if not passing:
+            err.print(f"the gate blocked {record.name} at every scale it tried, so it is not exported (see "
+                      f"{result.path / 'report.md'})", soft_wrap=True)
+            sys.exit(1)
+        # What the owner would choose by hand: the adapters at the first lower scale the gate passes.
+        scale = passing[0]
+        out.print(f"\nthe gate passes the adapters at scale {scale}: [bold]gating[/] them at that scale "
+                  f"(`notme gate {record.name} --scale {scale}`), the verdict export needs")
+        with _phase_progress(quiet) as progress:
+            result = gate_run(record.name, scale=scale, progress=progress)
+        out.print(render.gate_summary(result.report, result.path))
+        if not result.report["passed"]:
+            sys.exit(1)
     from notme.export.run import export_run
 
     out.print("\n[bold]exporting[/] to GGUF, checked against the trained model")
     with _phase_progress(quiet, verb="step") as progress:
-        exported = export_run(record.name, progress=progress)
+        exported = export_run(record.name, scale=scale, progress=progress)
     out.print(render.export_summary(exported.record, exported.folder))
     _demo_chat_turn(record.name)
 

@@ -74,8 +74,8 @@ def test_demo_is_not_me_made_small():
     assert demo.get("base.model") == "smollm2"
     assert demo.get("use.max_seq_length") == 256
     sft = demo.get("mode.sft")
-    assert (sft["iters"], sft["batch_size"], sft["steps_per_eval"]) == (20, 4, 10)
-    assert demo.get("mode.preference.iters") == 10
+    assert (sft["iters"], sft["batch_size"], sft["steps_per_eval"]) == (10, 4, 5)
+    assert demo.get("mode.preference.iters") == 5
     not_me = load_recipe("not-me")
     assert demo.get("identity.persona") == not_me.get("identity.persona")  # inherited
     assert demo.get("mode.sft.lora.rank") == 16 and demo.get("mode.sft.lora.alpha") == 32
@@ -401,7 +401,7 @@ def test_the_resolved_recipe_is_read_only_but_serialisable():
         recipe.data.update(name="x")
     copy = recipe.to_dict()
     copy["mode"]["sft"]["iters"] = 1
-    assert recipe.get("mode.sft.iters") == 20
+    assert recipe.get("mode.sft.iters") == 10
     assert json.loads(json.dumps(recipe.data)) == recipe.to_dict()
     assert pickle.loads(pickle.dumps(recipe.data)) == recipe.data
 
@@ -446,7 +446,7 @@ def test_show_prints_yaml_or_json():
     assert shown["name"] == "demo"
     assert [Path(p).stem for p in shown["chain"]] == ["base", "not-me", "demo"]
     assert shown["digest"] == load_recipe("demo").digest
-    assert shown["recipe"]["mode"]["sft"]["iters"] == 20
+    assert shown["recipe"]["mode"]["sft"]["iters"] == 10
 
 
 def test_the_readme_example_recipe_loads(workspace):
