@@ -22,7 +22,8 @@ def _registry() -> dict[str, type[Backend]]:
     for module in pkgutil.iter_modules(package.__path__):
         if module.name != "base":
             importlib.import_module(f"notme.backends.{module.name}")
-    return {cls.name: cls for cls in Backend.__subclasses__()}
+    # only notme's own modules: a Backend subclass defined elsewhere (a test's fake) is not a named backend
+    return {cls.name: cls for cls in Backend.__subclasses__() if cls.__module__.startswith("notme.backends.")}
 
 
 def backend_names() -> list[str]:
