@@ -22,6 +22,7 @@ from notme.corpus.scrub import Scrubber
 from notme.corpus.stats import corpus_stats
 from notme.corpus.store import Corpus, list_corpora
 from notme.errors import NotmeError
+from notme.export.quantize import QUANT_TYPES
 from notme.ingest import registry
 from notme.ingest.pipeline import IngestReport
 from notme.ingest.pipeline import ingest as run_ingest
@@ -526,7 +527,7 @@ def assess(model: str, quick: bool, system: str, max_tokens: int, quiet: bool) -
 @cli.command()
 @click.argument("run")
 @click.option("--quant", "quants", multiple=True,
-              type=click.Choice(["f16", "q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0"]),
+              type=click.Choice(list(QUANT_TYPES)),
               help="A GGUF type to write (repeat for several; default: the recipe's export.quants).")
 @click.option("--to", "targets", multiple=True, type=click.Choice(["ollama", "lmstudio", "exo"]),
               help="Also hand it to Ollama (ollama create), LM Studio's or exo's models folder.")

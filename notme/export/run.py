@@ -144,7 +144,6 @@ def export_run(run: str | Path, quants: list[str] | None = None, targets: list[s
     atomic_write(staging / RECORD, json.dumps(export, indent=2, ensure_ascii=False) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     staging.replace(folder)
-    export = _relocate(export, staging, folder)
     result = ExportResult(folder, export)
     result.messages += _deliver(result, targets, destinations or {}, exo_url)
     export["targets"] = result.messages
@@ -224,10 +223,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)  # same disk: no second copy of a multi-GB file
     except OSError:
         shutil.copy2(source, target)
-
-
-def _relocate(export: dict[str, Any], old: Path, new: Path) -> dict[str, Any]:
-    return json.loads(json.dumps(export).replace(json.dumps(str(old))[1:-1], json.dumps(str(new))[1:-1]))
 
 
 class _Steps:

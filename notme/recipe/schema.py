@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from notme.errors import NotmeError
+from notme.export.quantize import QUANT_TYPES
 
 
 class RecipeError(NotmeError):
@@ -205,8 +206,8 @@ SCHEMA = Section({
                                    and all(_is_number(x) and 0 < x < 1 for x in v)),
     }),
     "export": Section({
-        "quants": Leaf("a list of: f16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0", lambda v: isinstance(v, list) and bool(v)
-                       and all(q in ("f16", "q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0") for q in v)),
+        "quants": Leaf(f"a list of: {', '.join(QUANT_TYPES)}", lambda v: isinstance(v, list) and bool(v)
+                       and all(q in QUANT_TYPES for q in v)),
         "lora_adapter": BOOL,
         "targets": Leaf("a list of: ollama, lmstudio, exo", lambda v: isinstance(v, list)
                         and all(t in ("ollama", "lmstudio", "exo") for t in v)),
