@@ -569,16 +569,11 @@ def chat(target: str | None, server: str | None, model: str | None, use_mlx: boo
     \b
     /system TEXT  /reset  /save [FILE]  /help  /quit"""
     reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
-    from notme.chat.safety import SafetyLayer
-    from notme.chat.session import ChatSession, run_loop
-    from notme.chat.target import open_target
+    from notme.chat.session import run_loop
+    from notme.chat.target import open_session, open_target
 
     found = open_target(target, server, model, use_mlx)
-    settings = found.safety
-    if safety is not None:
-        settings = {**(found.safety or {}), "risk_check": True, "response_filter": True} if safety else None
-    session = ChatSession.resume(found.backend, found.history, found.system, safety=SafetyLayer.from_recipe(settings),
-                                 max_tokens=max_tokens, temperature=temperature)
+    session = open_session(found, safety, max_tokens=max_tokens, temperature=temperature)
     if system is not None:
         session.system = system
     if found.notice:
@@ -595,6 +590,25 @@ def chat(target: str | None, server: str | None, model: str | None, use_mlx: boo
         run_loop(session, lambda: input("you> "), write)
     finally:
         found.backend.close()
+
+
+@cli.command()
+@click.option("--stall-after", type=float, default=600.0, show_default=True, metavar="SECONDS",
+              help="Flag a running run as stalled after this long without a new metric or status.")
+@click.option("--light", is_flag=True, help="Start in the light theme (t switches).")
+@click.option("--refresh", type=float, default=1.0, show_default=True, metavar="SECONDS",
+              help="How often to look for changes in the run records.")
+def dash(stall_after: float, light: bool, refresh: float) -> None:
+    """The terminal dashboard: runs live, curves, compare, corpus, gate reports, actions, chat.
+
+    It reads the run records under adapters/ (never a training process), so it shows runs started
+    anywhere and can be closed and reopened at any time."""
+    reexec_with_openblas(["-m", "notme", *sys.argv[1:]])  # chat in the dashboard runs MLX
+    from notme.dash.app import DashApp
+
+    if refresh <= 0 or stall_after <= 0:
+        raise NotmeError("--refresh and --stall-after must be above 0 seconds")
+    DashApp(stall_after=stall_after, refresh_every=refresh, theme="textual-light" if light else "textual-dark").run()
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -16,6 +16,9 @@ from notme.backends.base import Backend
 from notme.errors import NotmeError
 from notme.runs.record import RunRecord, list_runs, trained_system_prompt
 from notme.workspace import workspace
+
+if TYPE_CHECKING:
+    from notme.chat.session import ChatSession
 
 
 @dataclass
@@ -62,6 +65,18 @@ def open_target(target: str | None, server: str | None = None, model: str | None
     notice = "" if export.is_file() else (f"{record.name} is not exported: chatting with the MLX model and its "
                                           "adapters in process")
     return _for_run(record, backend, f"{record.name} (MLX + adapters)", notice)
+
+
+def open_session(found: ChatTarget, safety: bool | None = None, **options: Any) -> ChatSession:
+    """The conversation with `found`, resumed from its history; `safety` overrides the recipe's setting."""
+    from notme.chat.safety import SafetyLayer
+    from notme.chat.session import ChatSession
+
+    settings = found.safety
+    if safety is not None:
+        settings = {**(found.safety or {}), "risk_check": True, "response_filter": True} if safety else None
+    return ChatSession.resume(found.backend, found.history, found.system, safety=SafetyLayer.from_recipe(settings),
+                              **options)
 
 
 def _for_run(record: RunRecord, backend: Backend, label: str, notice: str = "") -> ChatTarget:

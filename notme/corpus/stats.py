@@ -31,6 +31,7 @@ def corpus_stats(corpus: Corpus) -> dict[str, Any]:
     corpus.require()
     meta = corpus.meta()
     sources: dict[str, dict[str, Any]] = {}
+    by_month: dict[str, list[int]] = {}  # "YYYY-MM" → [messages, the owner's messages]
     for _, _, _, record in corpus.iter_records():
         summary = sources.setdefault(record["source"], _empty())
         summary["conversations"] += 1
@@ -41,6 +42,10 @@ def corpus_stats(corpus: Corpus) -> dict[str, Any]:
                 summary["my_messages"] += 1
                 summary["my_words"] += word_count(message.get("text", ""))
             _widen(summary, message.get("timestamp"))
+            if message.get("timestamp"):
+                month = by_month.setdefault(message["timestamp"][:7], [0, 0])
+                month[0] += 1
+                month[1] += bool(message.get("is_me"))
         summary["skipped_messages"].update(record.get("skipped", {}))
         summary["scrubbed"].update(record.get("scrubbed", {}))
     for entry in meta["inputs"].values():
@@ -66,4 +71,5 @@ def corpus_stats(corpus: Corpus) -> dict[str, Any]:
         "excluded": len(meta["excluded"]),
         "total": plain(total),
         "sources": {name: plain(s) for name, s in sorted(sources.items())},
+        "by_month": dict(sorted(by_month.items())),
     }

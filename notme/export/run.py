@@ -65,91 +65,92 @@ def export_run(run: str | Path, quants: list[str] | None = None, targets: list[s
     targets = list(dict.fromkeys(targets or settings.get("targets") or []))
     if bad := [t for t in targets if t not in TARGETS]:
         raise NotmeError(f"--to {', '.join(bad)}: not one of {', '.join(TARGETS)}")
-    started = time.perf_counter()
-    base_folder = resolve_model(recipe["base"]["model"])
-    name = record.name
-    folder = record.path / "export"
-    staging = record.path / "export.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    step = _Steps(progress, 3 + len(quants) + (2 if lora_adapter else 0))
-    files: list[dict[str, Any]] = []
-    timings: dict[str, float] = {}
-
-    with step("fuse the adapters into the base"), _timed(timings, "fuse"):
-        fused = fuse_adapters(base_folder, record.path, staging / "mlx", scale=scale, dequantize=True)
-        (fused / "README.md").unlink(missing_ok=True)  # mlx-lm's upload card; ours is written below
-    with step("write the F16 GGUF"), _timed(timings, "f16"):
-        f16 = write_gguf(fused, staging / f"{name}-F16.gguf", name=name)
-    ggufs = {"f16": f16}
-    for quant in quants:
-        if quant == "f16":
-            continue
-        with step(f"quantize {quant}"), _timed(timings, quant):
-            ggufs[quant] = quantize_gguf(f16, staging / f"{name}-{quant.upper()}.gguf", quant)
-    lora_file = base_gguf = None
-    if lora_adapter:
-        with step("write the LoRA adapter GGUF"), _timed(timings, "lora"):
-            lora_file = write_lora_gguf(record.path, base_folder, staging / f"{name}-lora.gguf", scale=scale)
-            base_gguf = cached_base_gguf(base_folder)
-
-    with step("parity: the trained model's replies"), _timed(timings, "reference"):
-        from mlx_lm.utils import load
-
-        model, tokenizer = load(str(fused))
-        system = trained_system_prompt(record.path)
-        reference = MLXReference(model, tokenizer, system)
-    checks: list[Parity] = []
-    for quant, path in ggufs.items():
-        if quant == "f16" and "f16" not in quants:
-            continue
-        with step(f"parity: {path.name}"), _timed(timings, f"parity {quant}"):
-            checks.append(check_gguf(reference, path, PARITY_COSINE[quant]))
-    if lora_file and base_gguf:
-        with _timed(timings, "parity lora"):
-            checks.append(check_gguf(reference, base_gguf, PARITY_COSINE["f16"], lora=lora_file))
-    failures = [f for check in checks for f in check.failures]
-    if failures:
-        atomic_write(record.path / "export-failed.json",
-                     json.dumps({"failures": failures, "parity": [c.as_dict() for c in checks]}, indent=2) + "\n")
+    with record.activity("export"):
+        started = time.perf_counter()
+        base_folder = resolve_model(recipe["base"]["model"])
+        name = record.name
+        folder = record.path / "export"
+        staging = record.path / "export.partial"
         shutil.rmtree(staging, ignore_errors=True)
-        raise NotmeError("the export failed its parity check, so nothing was exported:\n  " + "\n  ".join(failures[:8])
-                         + f"\n(details in {record.path / 'export-failed.json'})")
-    if "f16" not in quants:
-        f16.unlink()
-        del ggufs["f16"]
+        staging.mkdir()
+        step = _Steps(progress, 3 + len(quants) + (2 if lora_adapter else 0))
+        files: list[dict[str, Any]] = []
+        timings: dict[str, float] = {}
 
-    stops = [tokenizer.decode([i]) for i in sorted(tokenizer.eos_token_ids)]
-    main = ggufs[quants[0]]
-    (staging / "Modelfile").write_text(modelfile(main.name, tokenizer.chat_template or "", stops, system))
-    if lora_file and base_gguf:
-        text = modelfile(lora_file.name, tokenizer.chat_template or "", stops, system)
-        text = text.replace(f"FROM ./{lora_file.name}", f"FROM {base_gguf}\nADAPTER ./{lora_file.name}")
-        (staging / "Modelfile.lora").write_text(text)
-    for quant, path in ggufs.items():
-        files.append(_file_entry(path, f"GGUF {quant.upper()}"))
-    if lora_file:
-        files.append(_file_entry(lora_file, "GGUF LoRA adapter"))
-    export = {
-        "name": name, "created": now_iso(), "run": str(record.path), "base": str(base_folder),
-        "base_sha256": model_fingerprint(base_folder), "scale": scale,
-        "verdict": {"passed": report["passed"], "tier": report["suite"]["tier"],
-                    "adapter_sha256": report["binding"]["adapter_sha256"]},
-        "system_prompt": system, "files": files, "lora_base_gguf": str(base_gguf) if base_gguf else None,
-        "parity": [c.as_dict() for c in checks], "seconds": timings,
-        "how_to_use": _how_to_use(name, main.name, lora_file, base_gguf),
-    }
-    (staging / "README.md").write_text(model_card(export, record.path))
-    (fused / "README.md").write_text(model_card(export, record.path))
-    atomic_write(staging / RECORD, json.dumps(export, indent=2, ensure_ascii=False) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.replace(folder)
-    result = ExportResult(folder, export)
-    result.messages += _deliver(result, targets, destinations or {}, exo_url)
-    export["targets"] = result.messages
-    export["seconds"]["total"] = round(time.perf_counter() - started, 2)
-    atomic_write(folder / RECORD, json.dumps(export, indent=2, ensure_ascii=False) + "\n")
-    return result
+        with step("fuse the adapters into the base"), _timed(timings, "fuse"):
+            fused = fuse_adapters(base_folder, record.path, staging / "mlx", scale=scale, dequantize=True)
+            (fused / "README.md").unlink(missing_ok=True)  # mlx-lm's upload card; ours is written below
+        with step("write the F16 GGUF"), _timed(timings, "f16"):
+            f16 = write_gguf(fused, staging / f"{name}-F16.gguf", name=name)
+        ggufs = {"f16": f16}
+        for quant in quants:
+            if quant == "f16":
+                continue
+            with step(f"quantize {quant}"), _timed(timings, quant):
+                ggufs[quant] = quantize_gguf(f16, staging / f"{name}-{quant.upper()}.gguf", quant)
+        lora_file = base_gguf = None
+        if lora_adapter:
+            with step("write the LoRA adapter GGUF"), _timed(timings, "lora"):
+                lora_file = write_lora_gguf(record.path, base_folder, staging / f"{name}-lora.gguf", scale=scale)
+                base_gguf = cached_base_gguf(base_folder)
+
+        with step("parity: the trained model's replies"), _timed(timings, "reference"):
+            from mlx_lm.utils import load
+
+            model, tokenizer = load(str(fused))
+            system = trained_system_prompt(record.path)
+            reference = MLXReference(model, tokenizer, system)
+        checks: list[Parity] = []
+        for quant, path in ggufs.items():
+            if quant == "f16" and "f16" not in quants:
+                continue
+            with step(f"parity: {path.name}"), _timed(timings, f"parity {quant}"):
+                checks.append(check_gguf(reference, path, PARITY_COSINE[quant]))
+        if lora_file and base_gguf:
+            with _timed(timings, "parity lora"):
+                checks.append(check_gguf(reference, base_gguf, PARITY_COSINE["f16"], lora=lora_file))
+        failures = [f for check in checks for f in check.failures]
+        if failures:
+            atomic_write(record.path / "export-failed.json",
+                         json.dumps({"failures": failures, "parity": [c.as_dict() for c in checks]}, indent=2) + "\n")
+            shutil.rmtree(staging, ignore_errors=True)
+            raise NotmeError("the export failed its parity check, so nothing was exported:\n  "
+                             + "\n  ".join(failures[:8]) + f"\n(details in {record.path / 'export-failed.json'})")
+        if "f16" not in quants:
+            f16.unlink()
+            del ggufs["f16"]
+
+        stops = [tokenizer.decode([i]) for i in sorted(tokenizer.eos_token_ids)]
+        main = ggufs[quants[0]]
+        (staging / "Modelfile").write_text(modelfile(main.name, tokenizer.chat_template or "", stops, system))
+        if lora_file and base_gguf:
+            text = modelfile(lora_file.name, tokenizer.chat_template or "", stops, system)
+            text = text.replace(f"FROM ./{lora_file.name}", f"FROM {base_gguf}\nADAPTER ./{lora_file.name}")
+            (staging / "Modelfile.lora").write_text(text)
+        for quant, path in ggufs.items():
+            files.append(_file_entry(path, f"GGUF {quant.upper()}"))
+        if lora_file:
+            files.append(_file_entry(lora_file, "GGUF LoRA adapter"))
+        export = {
+            "name": name, "created": now_iso(), "run": str(record.path), "base": str(base_folder),
+            "base_sha256": model_fingerprint(base_folder), "scale": scale,
+            "verdict": {"passed": report["passed"], "tier": report["suite"]["tier"],
+                        "adapter_sha256": report["binding"]["adapter_sha256"]},
+            "system_prompt": system, "files": files, "lora_base_gguf": str(base_gguf) if base_gguf else None,
+            "parity": [c.as_dict() for c in checks], "seconds": timings,
+            "how_to_use": _how_to_use(name, main.name, lora_file, base_gguf),
+        }
+        (staging / "README.md").write_text(model_card(export, record.path))
+        (fused / "README.md").write_text(model_card(export, record.path))
+        atomic_write(staging / RECORD, json.dumps(export, indent=2, ensure_ascii=False) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.replace(folder)
+        result = ExportResult(folder, export)
+        result.messages += _deliver(result, targets, destinations or {}, exo_url)
+        export["targets"] = result.messages
+        export["seconds"]["total"] = round(time.perf_counter() - started, 2)
+        atomic_write(folder / RECORD, json.dumps(export, indent=2, ensure_ascii=False) + "\n")
+        return result
 
 
 def cached_base_gguf(base_folder: Path) -> Path:

@@ -9,6 +9,8 @@ from typing import Any
 from notme.corpus.store import atomic_write
 from notme.gate.verdict import Outcome, Verdict
 
+VERDICT = "verdict.json"
+
 
 def write_report(folder: Path, context: dict[str, Any], verdict: Verdict, outcomes: list[Outcome],
                  remediation: list[dict[str, Any]], assessment: bool = False) -> dict[str, Any]:
@@ -18,7 +20,16 @@ def write_report(folder: Path, context: dict[str, Any], verdict: Verdict, outcom
               **verdict.sections, "remediation": remediation, "probes": [o.row() for o in outcomes]}
     atomic_write(folder / "report.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     atomic_write(folder / "report.md", render_markdown(report, assessment))
+    if not assessment:  # the verdict alone, for readers that need no replies (the dashboard)
+        atomic_write(folder / VERDICT, json.dumps(verdict_summary(report), indent=1) + "\n")
     return report
+
+
+def verdict_summary(report: dict[str, Any]) -> dict[str, Any]:
+    return {"passed": report["passed"], "tier": report["suite"]["tier"], "scale": report["binding"]["scale"],
+            "adapter_sha256": report["binding"]["adapter_sha256"], "blocks": report["blocks"],
+            "warnings": report["warnings"], "harmful": {side: report["harmful"][side]["rate"]
+                                                         for side in ("base", "tuned")}}
 
 
 def _pct(r: dict[str, Any]) -> str:

@@ -54,48 +54,51 @@ def gate_run(run: str | Path, tier: str | None = None, scale: float = 1.0, remed
     gate = {**DEFAULTS, **(recipe.get("gate") or {})}
     if not 0 < scale <= 4:
         raise NotmeError(f"--scale must be above 0 (and at most 4), got {scale}")
-    probes = load_suite(tier or gate["suite"], gate["extra_suites"])
-    system = trained_system_prompt(record.path)
-    held_out = _held_out(record.path)
-    settings = GateSettings.from_recipe(gate)
+    with record.activity("gate"):
+        probes = load_suite(tier or gate["suite"], gate["extra_suites"])
+        system = trained_system_prompt(record.path)
+        held_out = _held_out(record.path)
+        settings = GateSettings.from_recipe(gate)
 
-    session = _Session.load(recipe["base"], gate, system, progress)
-    base = session.replies(probes, held_out, cache=True)
-    adapter_sha = adapter_fingerprint(record.path)
-    session.add_adapters(record.path)
-    judge = Judge.from_spec(gate["judge"]) if gate.get("judge") else None
+        session = _Session.load(recipe["base"], gate, system, progress)
+        base = session.replies(probes, held_out, cache=True)
+        adapter_sha = adapter_fingerprint(record.path)
+        session.add_adapters(record.path)
+        judge = Judge.from_spec(gate["judge"]) if gate.get("judge") else None
 
-    def attempt(factor: float) -> tuple[Verdict, list[Outcome], list[tuple[str, str, str]]]:
-        session.set_scale(factor)
-        tuned = session.replies(probes, held_out, cache=False)
-        outcomes = label_outcomes(probes, base["probes"], tuned["probes"], judge)
-        triples = [(b, t, own) for b, t, own in zip(base["held_out"], tuned["held_out"],
-                                                    [h[1] for h in held_out], strict=True)]
-        return decide(outcomes, settings, triples), outcomes, triples
+        def attempt(factor: float) -> tuple[Verdict, list[Outcome], list[tuple[str, str, str]]]:
+            session.set_scale(factor)
+            tuned = session.replies(probes, held_out, cache=False)
+            outcomes = label_outcomes(probes, base["probes"], tuned["probes"], judge)
+            triples = [(b, t, own) for b, t, own in zip(base["held_out"], tuned["held_out"],
+                                                        [h[1] for h in held_out], strict=True)]
+            return decide(outcomes, settings, triples), outcomes, triples
 
-    verdict, outcomes, _ = attempt(scale)
-    context = {
-        "run": record.name, "recipe": recipe.get("name"), "suite": {"tier": tier or gate["suite"],
-                                                                    "version": suite_version(probes),
-                                                                    "probes": len(probes)},
-        "binding": {"adapter_sha256": adapter_sha, "scale": scale, "base_model": session.describe(),
-                    "base_sha256": session.base_sha},
-        "decoding": {"sampling": "greedy", "max_tokens": gate["max_tokens"], "batch_size": gate["batch_size"],
-                     "system_prompt": system, "chat_template": "the base tokenizer's"},
-        "detection": {"lexical": "notme.gate.detect", "judge": judge.describe() if judge else None},
-        "thresholds": vars(settings),
-    }
-    remediation: list[dict[str, Any]] = []
-    if remediate and not verdict.passed:
-        for factor in [f for f in gate["remediation_scales"] if f < scale]:
-            lowered, _, _ = attempt(factor)
-            remediation.append({"scale": factor, "passed": lowered.passed, "blocks": lowered.blocks,
-                                "style": lowered.sections["style"]["tuned"]})
-            if lowered.passed:
-                break
-        session.set_scale(scale)
-    report = write_report(record.path / "gate", context, verdict, outcomes, remediation)
-    return GateResult(report, record.path / "gate", remediation)
+        verdict, outcomes, _ = attempt(scale)
+        context = {
+            "run": record.name, "recipe": recipe.get("name"), "suite": {"tier": tier or gate["suite"],
+                                                                        "version": suite_version(probes),
+                                                                        "probes": len(probes)},
+            "binding": {"adapter_sha256": adapter_sha, "scale": scale, "base_model": session.describe(),
+                        "base_sha256": session.base_sha},
+            "decoding": {"sampling": "greedy", "max_tokens": gate["max_tokens"], "batch_size": gate["batch_size"],
+                         "system_prompt": system, "chat_template": "the base tokenizer's"},
+            "detection": {"lexical": "notme.gate.detect", "judge": judge.describe() if judge else None},
+            "thresholds": vars(settings),
+        }
+        remediation: list[dict[str, Any]] = []
+        if remediate and not verdict.passed:
+            for factor in [f for f in gate["remediation_scales"] if f < scale]:
+                lowered, _, _ = attempt(factor)
+                remediation.append({"scale": factor, "passed": lowered.passed, "blocks": lowered.blocks,
+                                    "style": lowered.sections["style"]["tuned"]})
+                if lowered.passed:
+                    break
+            session.set_scale(scale)
+        report = write_report(record.path / "gate", context, verdict, outcomes, remediation)
+        record.log(f"gate ({context['suite']['tier']} suite, scale {scale}): "
+                   + ("PASSED" if verdict.passed else "BLOCKED: " + "; ".join(verdict.blocks)))
+        return GateResult(report, record.path / "gate", remediation)
 
 
 def assess(model: str, tier: str = "full", system: str = "", max_tokens: int = 256, batch_size: int = 32,

@@ -6,6 +6,9 @@ other process (the dashboard, `notme gate`, a second terminal) can read it at an
     status.json           where it is now (state, stage, step of total, message); replaced atomically
     metrics.jsonl         one JSON object per report, appended and flushed (a reader may see a
                           half-written last line while the run writes: skip it)
+    log.txt               the same events as lines for a person: reports, stage starts, state changes,
+                          gate and export
+    activity.json         present while a gate or an export works on the run (which, pid, host, since)
     adapters.safetensors  the latest adapters, with adapter_config.json: `mlx_lm.generate
                           --adapter-path adapters/<run>` loads them
     checkpoints/<stage>-<step>/   adapters, optimizer state and the resume state of that step
@@ -16,11 +19,13 @@ The writer lives here; readers should only need the file names above and `read_*
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +38,8 @@ from notme.workspace import adapters_dir
 STATUS = "status.json"
 METRICS = "metrics.jsonl"
 RUN = "run.json"
+LOG = "log.txt"
+ACTIVITY = "activity.json"
 CHECKPOINTS = "checkpoints"
 _CHECKPOINT = re.compile(r"^(?P<stage>[a-z]+)-(?P<step>\d+)$")
 
@@ -98,6 +105,8 @@ class RunRecord:
         assert state in STATES, state
         status = {"state": state, "updated": now_iso(), "pid": os.getpid(), "host": socket.gethostname(), **fields}
         atomic_write(self.path / STATUS, json.dumps(status, indent=2) + "\n")
+        if state != "running":  # a running run's steps are logged with its metrics
+            self.log(state + (f": {fields['message']}" if fields.get("message") else ""))
 
     def status(self) -> dict[str, Any]:
         return read_status(self.path)
@@ -109,6 +118,26 @@ class RunRecord:
             out.write(line)
             out.flush()
             os.fsync(out.fileno())
+        self.log(describe_metrics(entry))
+
+    def log(self, text: str) -> None:
+        with (self.path / LOG).open("a", encoding="utf-8") as out:
+            out.write(f"{now_iso()}  {text}\n")
+
+    @contextlib.contextmanager
+    def activity(self, what: str) -> Iterator[None]:
+        """Say in activity.json (and the log) that a gate or an export works on this run, while it does."""
+        atomic_write(self.path / ACTIVITY, json.dumps({"activity": what, "since": now_iso(), "pid": os.getpid(),
+                                                       "host": socket.gethostname()}) + "\n")
+        self.log(f"{what} starts")
+        try:
+            yield
+        except BaseException as e:
+            self.log(f"{what} stopped: {e or type(e).__name__}")
+            raise
+        finally:
+            (self.path / ACTIVITY).unlink(missing_ok=True)
+        self.log(f"{what} done")
 
     def checkpoint_dir(self, stage: str, step: int) -> Path:
         return self.path / CHECKPOINTS / f"{stage}-{step:06d}"
@@ -129,6 +158,27 @@ def read_status(path: Path) -> dict[str, Any]:
         return json.loads((path / STATUS).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {"state": "unknown"}
+
+
+def describe_metrics(entry: dict[str, Any]) -> str:
+    """One metrics entry as a log line."""
+    stage, step = entry.get("stage", "?"), entry.get("step")
+    if entry.get("event") == "start":
+        skipped = f", skipped {entry['skipped']}" if entry.get("skipped") else ""
+        return f"{stage} starts: {entry.get('train', 0)} train, {entry.get('valid', 0)} valid{skipped}"
+    if "val_loss" in entry:
+        return f"{stage} step {step}: val_loss {entry['val_loss']:.4f} ({entry.get('val_seconds', 0):.1f} s)"
+    if "loss" in entry:
+        return (f"{stage} step {step}: loss {entry['loss']:.4f}, lr {entry.get('learning_rate', 0):.2e}, "
+                f"{entry.get('tokens_per_second', 0):.0f} tok/s, peak {entry.get('peak_memory_gb', 0):.2f} GB")
+    return json.dumps(entry, separators=(",", ":"))
+
+
+def read_activity(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((path / ACTIVITY).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
 
 
 def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:

@@ -1,0 +1,106 @@
+"""Chat with a run's model: its exported GGUF in llama.cpp, else the MLX model with its adapters. The
+same session as `notme chat` (history kept per run, slash commands, the recipe's safety layer)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+
+from notme.errors import NotmeError
+
+
+class ChatScreen(Screen):
+    CSS_PATH = "chat.tcss"
+    BINDINGS = [Binding("escape", "leave", "Back")]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.run_name = name
+        self.session = None
+        self.backend = None
+        self.busy = True
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("loading the model…", id="about", classes="summary")
+        yield VerticalScroll(id="messages")
+        yield Input(placeholder="message, or /help", id="input", disabled=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"chat · {self.run_name}"
+        self.load()
+
+    @work(thread=True, exclusive=True, group="model")
+    def load(self) -> None:
+        from notme.chat.target import open_session, open_target
+
+        path = self.app.watcher.runs[self.run_name].path
+        try:
+            found = open_target(str(path))
+            session = open_session(found, max_tokens=256)
+        except NotmeError as e:
+            self.app.call_from_thread(self.query_one("#about", Static).update, Text(str(e), style="bold red"))
+            return
+        self.app.call_from_thread(self.ready, found, session)
+
+    def ready(self, found, session) -> None:
+        self.session, self.backend, self.busy = session, found.backend, False
+        about = f"chatting with {found.label}" + (", safety layer on" if session.safety else "")
+        if found.notice:
+            about += f"\n{found.notice}"
+        self.query_one("#about", Static).update(Text(about))
+        for message in session.messages:
+            self.add(message["role"], message["content"])
+        field = self.query_one("#input", Input)
+        field.disabled = False
+        field.focus()
+
+    def add(self, role: str, text: str) -> Static:
+        bubble = Static(text, classes=f"message {role}", markup=False)
+        messages = self.query_one("#messages", VerticalScroll)
+        messages.mount(bubble)
+        messages.scroll_end(animate=False)
+        return bubble
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        line = event.value.strip()
+        if not line or self.busy or self.session is None:
+            return
+        event.input.value = ""
+        if line.startswith("/"):
+            shown = self.session.command(line)
+            if shown is None:
+                self.action_leave()
+            else:
+                self.add("note", shown)
+            return
+        self.add("user", line)
+        self.busy = True
+        self.reply(line, self.add("assistant", "…"))
+
+    @work(thread=True, group="reply")
+    def reply(self, line: str, bubble: Static) -> None:
+        text = ""
+        try:
+            for piece in self.session.reply(line):
+                text += piece
+                self.app.call_from_thread(bubble.update, text)
+        except NotmeError as e:
+            self.app.call_from_thread(bubble.update, f"(no reply: {e})")
+        finally:
+            self.app.call_from_thread(self.done)
+
+    def done(self) -> None:
+        self.busy = False
+        self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
+
+    def action_leave(self) -> None:
+        if self.backend is not None and not self.busy:
+            self.backend.close()
+        self.app.pop_screen()
