@@ -42,6 +42,7 @@ class RunsScreen(Screen):
         self.reverse = True
         self.marked: set[str] = set()
         self.order: list[str] = []
+        self.shown: dict[str, list[str]] = {}  # run → its cells as shown, to update only what differs
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -82,8 +83,11 @@ class RunsScreen(Screen):
         table, keep = self.table, self.selected()
         views = self.app.watcher.ordered(self.sort_by, self.reverse)
         table.clear()
+        self.shown = {}
         for view in views:
-            table.add_row(*self.cells(view), key=view.name)
+            cells = self.cells(view)
+            table.add_row(*cells, key=view.name)
+            self.shown[view.name] = [str(c) for c in cells]
         self.order = [v.name for v in views]
         if keep in self.order:
             table.move_cursor(row=self.order.index(keep))
@@ -96,11 +100,14 @@ class RunsScreen(Screen):
             self.rebuild()
             return
         table = self.table
-        for name in self.order:  # flags change with time alone (stalled): every row's cells, only where they differ
+        for name in self.order:  # a running run's flag and ETA change with time alone
             view = watcher.runs[name]
             if name in changed or view.state == "running":
-                for (key, _), value in zip(COLUMNS, self.cells(view), strict=True):
-                    table.update_cell(name, key, value)
+                shown = self.shown[name]
+                for i, ((key, _), value) in enumerate(zip(COLUMNS, self.cells(view), strict=True)):
+                    if str(value) != shown[i]:
+                        table.update_cell(name, key, value)
+                        shown[i] = str(value)
         self.show_summary()
 
     def show_summary(self) -> None:
@@ -137,7 +144,9 @@ class RunsScreen(Screen):
     def action_mark(self) -> None:
         if name := self.selected():
             self.marked ^= {name}
-            self.table.update_cell(name, "mark", self.cells(self.app.watcher.runs[name])[0])
+            mark = self.cells(self.app.watcher.runs[name])[0]
+            self.table.update_cell(name, "mark", mark)
+            self.shown[name][0] = str(mark)
             self.show_summary()
 
     def action_sort(self) -> None:
