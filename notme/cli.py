@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -590,6 +591,101 @@ def chat(target: str | None, server: str | None, model: str | None, use_mlx: boo
         run_loop(session, lambda: input("you> "), write)
     finally:
         found.backend.close()
+
+
+def _model_options(command):
+    """The options that pick the model an interview or practice talks to."""
+    for option in reversed([
+        click.argument("target", required=False),
+        click.option("--server", metavar="URL",
+                     help="An OpenAI-compatible server: exo, mlx_lm.server, Ollama, LM Studio."),
+        click.option("--model", metavar="NAME", help="The model the server should answer with."),
+        click.option("--recipe", "recipe_name", default="constitution", show_default=True,
+                     help="The recipe whose interview / practice settings and prompts to use."),
+        click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait for a server."),
+        click.option("--retries", type=int, default=3, show_default=True,
+                     help="Tries again after a server failure that may pass (with a doubling pause)."),
+    ]):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@_model_options
+@click.option("--resume", is_flag=True, help="Go on with the latest interview instead of starting a new one.")
+def interview(target: str | None, server: str | None, model: str | None, recipe_name: str, timeout: float,
+              retries: int, resume: bool) -> None:
+    """Write a constitution with the model (TARGET: a base model, a run, a .gguf file; default: the recipe's base).
+
+    \b
+    /draft  /edit  /accept  /system TEXT  /save [FILE]  /help  /quit"""
+    reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
+    from notme.chat.session import run_loop
+    from notme.constitution.interview import start_interview
+    from notme.constitution.model import open_model
+    from notme.recipe import load_recipe
+
+    recipe = load_recipe(recipe_name).data
+    backend = open_model(target, recipe["base"]["model"], server, model, timeout, retries)
+    session = start_interview(backend, recipe, resume, editor=lambda path: click.edit(filename=str(path)))
+    err.print(f"interview with {backend.describe().get('model')}; transcript {session.history_path}; "
+              "/draft when ready, /help for commands", soft_wrap=True)
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    try:
+        if not session.messages:
+            write(f"notme> {session.invitation}\n")
+            for piece in session.opening():
+                write(piece)
+            write("\n")
+        run_loop(session, lambda: input("you> "), write)
+    finally:
+        backend.close()
+
+
+@cli.command()
+@_model_options
+@click.option("--count", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Constitution pairs to have in practice/pairs.jsonl (those already there count).")
+@click.option("--directness", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also this many directness pairs from the owner's held-out turns.")
+@click.option("--from", "from_recipe", default="not-me", show_default=True,
+              help="The recipe whose datasets' test split gives the owner's turns for --directness.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at once (default: the recipe's).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def practice(target: str | None, server: str | None, model: str | None, recipe_name: str, timeout: float,
+             retries: int, count: int, directness: int, from_recipe: str, concurrency: int | None, quiet: bool) -> None:
+    """Self-refinement pairs from the constitution: scenario, impulsive answer, critique, refined answer.
+
+    TARGET is the teacher (a base model, a run, a .gguf file; default: the recipe's base) unless --server
+    names one. Resumable: run it again to go on where it stopped."""
+    reexec_with_openblas(["-m", "notme", *sys.argv[1:]])
+    from pathlib import Path as _Path
+
+    from notme.constitution.model import open_model
+    from notme.constitution.practice import Practice, PracticeSettings, owner_turns
+    from notme.constitution.store import CURRENT, constitution_dir, read_constitution
+    from notme.recipe import load_recipe
+
+    recipe = load_recipe(recipe_name).data
+    source = recipe["identity"]["constitution_file"]
+    constitution = read_constitution(_Path(source) if source else constitution_dir() / CURRENT)
+    turns = owner_turns(from_recipe, directness) if directness else []
+    backend = open_model(target, recipe["base"]["model"], server, model, timeout, retries)
+    settings = PracticeSettings.from_recipe(recipe["practice"], concurrency)
+    if backend.name != "openai" and settings.concurrency > 1:
+        settings = dataclasses.replace(settings, concurrency=1)  # one model in process: one request at a time
+    try:
+        with _phase_progress(quiet, "practice") as progress:
+            summary = Practice(backend, constitution, settings, progress=progress).run(count, turns)
+    finally:
+        backend.close()
+    out.print(render.practice_summary(summary))
+    if summary["stopped_early"]:
+        raise NotmeError(summary["stopped_early"])
 
 
 @cli.command()

@@ -292,6 +292,24 @@ class PhaseProgress:
         self._progress.stop()
 
 
+def practice_summary(summary: dict[str, Any]) -> Table:
+    """What a practice run kept and dropped, and why."""
+    table = Table(title=f"practice: {summary['folder']} ({summary['seconds']:.0f} s)", title_justify="left")
+    table.add_column("")
+    table.add_column("items", justify="right")
+    for kind, n in summary["kept"].items():
+        table.add_row(f"kept: {kind} pairs", str(n))
+    if not summary["kept"]:
+        table.add_row("kept", "0")
+    for reason, n in sorted(summary["dropped"].items(), key=lambda item: -item[1]):
+        table.add_row(f"[yellow]dropped:[/] {reason}", str(n))
+    table.add_row("parts asked again", str(summary["retried"]))
+    for warning, n in summary["warnings"].items():
+        table.add_row(f"[dim]{warning}[/]", str(n))
+    table.add_row("in the folder now", ", ".join(f"{n} {kind}" for kind, n in summary["kept_in_folder"].items()) or "0")
+    return table
+
+
 def gate_summary(report: dict[str, Any], folder: Any) -> Table:
     """The verdict and its headline figures, for the terminal (report.md has everything)."""
     passed = report.get("passed")

@@ -1,11 +1,15 @@
 """Any OpenAI-compatible chat server: exo, mlx_lm.server, Ollama (`/v1`), LM Studio, llama.cpp's server.
 
 Plain HTTP with the standard library; several requests in flight at once, since servers batch them.
+A request that fails on the way (connection refused or reset, a timeout, 429 / 500 / 502 / 503 / 504)
+is tried again after a pause that doubles each time; one the server refuses for good (a missing model,
+a bad request) is an error at once. A streamed reply is retried only before its first piece arrived.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -15,18 +19,36 @@ from typing import Any
 from notme.backends.base import Backend, Chat
 from notme.errors import NotmeError
 
+_RETRY_STATUS = (429, 500, 502, 503, 504)
+
+
+class _Transient(Exception):
+    """A failure worth another try."""
+
 
 class OpenAIBackend(Backend):
     name = "openai"
 
     def __init__(self, url: str, model: str, api_key: str | None = None, parallel: int = 4,
-                 timeout: float = 300.0) -> None:
+                 timeout: float = 300.0, retries: int = 3, backoff: float = 1.0) -> None:
         self.url = url.rstrip("/")
         if not self.url.endswith("/v1"):
             self.url += "/v1"
         self.model, self.api_key, self.parallel, self.timeout = model, api_key, parallel, timeout
+        self.retries, self.backoff = retries, backoff
 
     def _open(self, chat: Chat, max_tokens: int, temperature: float, stream: bool):
+        """The server's response, after up to `retries` more tries of a failure that may pass."""
+        for attempt in range(self.retries + 1):
+            try:
+                return self._open_once(chat, max_tokens, temperature, stream)
+            except _Transient as e:
+                if attempt == self.retries:
+                    raise NotmeError(f"{e} (tried {self.retries + 1} times)") from e
+                time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _open_once(self, chat: Chat, max_tokens: int, temperature: float, stream: bool):
         body = json.dumps({"model": self.model, "messages": chat, "max_tokens": max_tokens,
                            "temperature": temperature, "seed": 0, "stream": stream}).encode()
         headers = {"Content-Type": "application/json"}
@@ -37,18 +59,22 @@ class OpenAIBackend(Backend):
             return urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError as e:
             detail = e.read()[:200].decode(errors="replace")
+            if e.code in _RETRY_STATUS:
+                raise _Transient(f"{self.url}: the server answered {e.code} ({detail})") from e
             hint = (f"; the server has no model {self.model!r} loaded (for exo: place it first, e.g. "
                     "`notme export RUN --to exo --cluster URL`)") if e.code == 404 else ""
             raise NotmeError(f"{self.url}: the server answered {e.code} ({detail}){hint}") from e
         except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-            raise NotmeError(f"{self.url}: cannot reach the server ({getattr(e, 'reason', e)}); is it running?") from e
+            raise _Transient(f"{self.url}: cannot reach the server ({getattr(e, 'reason', e)}); is it running?") from e
 
-    def _complete(self, chat: Chat, max_tokens: int) -> str:
+    def _complete(self, chat: Chat, max_tokens: int, temperature: float = 0.0) -> str:
         try:
-            with self._open(chat, max_tokens, 0.0, stream=False) as response:
+            with self._open(chat, max_tokens, temperature, stream=False) as response:
                 data = json.load(response)
         except json.JSONDecodeError as e:
             raise NotmeError(f"{self.url}: the server's answer is not JSON ({e})") from e
+        except (TimeoutError, ConnectionError) as e:  # the body stopped coming
+            raise NotmeError(f"{self.url}: the reply broke off ({e})") from e
         try:
             return data["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError) as e:

@@ -33,6 +33,8 @@ class DashCommands(Provider):
         assert isinstance(app, DashApp)
         found: list[tuple[str, Callable[[], object], str]] = [
             ("Corpus", app.action_corpus, "per-source counts, the owner's share, messages over time"),
+            ("Interview", app.action_interview, "write the constitution with the constitution recipe's base model"),
+            ("Practice", app.action_practice, "self-refinement pairs from the constitution: progress, dropped items"),
             ("New run from a recipe", app.action_new_run, "pick a recipe and start training"),
             ("Toggle dark / light theme", app.action_toggle_theme, "the other theme"),
         ]
@@ -41,7 +43,7 @@ class DashCommands(Provider):
         return found
 
     async def discover(self) -> Hits:
-        for name, run, help_text in self._commands()[:3]:
+        for name, run, help_text in self._commands()[:5]:
             yield DiscoveryHit(name, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
@@ -107,6 +109,16 @@ class DashApp(App):
         from notme.dash.screens.corpus import CorpusScreen
 
         self.push_screen(CorpusScreen())
+
+    def action_interview(self) -> None:
+        from notme.dash.screens.interview import InterviewScreen
+
+        self.push_screen(InterviewScreen())
+
+    def action_practice(self) -> None:
+        from notme.dash.screens.practice import PracticeScreen
+
+        self.push_screen(PracticeScreen())
 
     def action_toggle_theme(self) -> None:
         self.theme = THEMES[(THEMES.index(self.theme) + 1) % len(THEMES)] if self.theme in THEMES else THEMES[0]

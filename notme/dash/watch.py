@@ -28,7 +28,7 @@ LATEST_KEYS = ("loss", "val_loss", "tokens_per_second", "peak_memory_gb", "itera
 _TAIL_CHUNK = 64 * 1024
 
 
-def _mtime(path: Path) -> int:
+def mtime_ns(path: Path) -> int:
     try:
         return path.stat().st_mtime_ns
     except FileNotFoundError:
@@ -286,7 +286,7 @@ class RunsWatcher:
         return changed
 
     def _changed(self, view: RunView, key: str, path: Path) -> bool:
-        stamp = _mtime(path)
+        stamp = mtime_ns(path)
         if view._stamps.get(key) == stamp:
             return False
         view._stamps[key] = stamp
@@ -328,7 +328,7 @@ class RunsWatcher:
             else:
                 entries, view.metrics_offset = read_metrics(path, view.metrics_offset)
                 view.corrupt_lines += _fold(view.latest, entries)
-            view.metrics_changed = _mtime(path / METRICS) / 1e9
+            view.metrics_changed = mtime_ns(path / METRICS) / 1e9
             changed = True
         return changed
 

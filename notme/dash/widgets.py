@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
+
+from notme.errors import NotmeError
 
 Series = tuple[str, list[int], list[float]]
 
@@ -40,6 +46,27 @@ class Bars(PlotextPlot):
         if labels:
             plt.stacked_bar(labels, [values for _, values in stacks], labels=[name for name, _ in stacks])
         self.refresh()
+
+
+class Conversation(VerticalScroll):
+    """Chat bubbles, newest at the bottom (styled in app.tcss by role: user, assistant, note)."""
+
+    def add(self, role: str, text: str) -> Static:
+        bubble = Static(text, classes=f"message {role}", markup=False)
+        self.mount(bubble)
+        self.scroll_end(animate=False)
+        return bubble
+
+    def fill(self, bubble: Static, pieces: Iterable[str]) -> None:
+        """Show a reply in `bubble` as it streams in; from a worker thread. A failure shows in its place."""
+        text = ""
+        try:
+            for piece in pieces:
+                text += piece
+                self.app.call_from_thread(bubble.update, text)
+        except NotmeError as e:
+            self.app.call_from_thread(bubble.update, f"(no reply: {e})")
+        self.app.call_from_thread(self.scroll_end, animate=False)
 
 
 def number(value: object, digits: int = 3) -> str:

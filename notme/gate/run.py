@@ -16,6 +16,7 @@ from typing import Any
 
 from notme.backends.mlx import MLXBackend
 from notme.corpus.store import atomic_write
+from notme.data.heldout import held_out_turns
 from notme.errors import InputError, NotmeError, read_jsonl_objects
 from notme.gate.binding import adapter_fingerprint, model_fingerprint
 from notme.gate.detect import Label, classify
@@ -242,19 +243,4 @@ class _Session:
 
 def _held_out(run: Path) -> list[tuple[list[dict], str]]:
     """(context, the owner's actual reply) from the run's test split: prompts the model never trained on."""
-    test = run / "data" / "sft" / "test.jsonl"
-    pairs: list[tuple[list[dict], str]] = []
-    if not test.is_file():
-        return pairs
-    for line in test.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        messages = record.get("messages") or []
-        if "unlikely_suffix" in record or not messages or messages[-1].get("role") != "assistant":
-            continue
-        if not any(m.get("role") == "user" for m in messages[:-1]):
-            continue
-        context = [{"role": m["role"], "content": m["content"]} for m in messages[:-1]]
-        pairs.append((context, messages[-1]["content"]))
-        if len(pairs) >= HELD_OUT_PROMPTS:
-            break
-    return pairs
+    return held_out_turns(run / "data" / "sft" / "test.jsonl", HELD_OUT_PROMPTS)

@@ -93,6 +93,10 @@ SCHEDULES = ("cosine_decay",)  # the trainer maps each name to mlx.optimizers ar
 # Keys holding file paths: a relative path is resolved when the recipe is loaded (see _resolve_file).
 PATH_KEYS = ("domain.seed_files", "domain.preference_files", "identity.constitution_file", "gate.extra_suites")
 JUDGE_BACKENDS = ("mlx", "llamacpp", "openai")
+# The teacher prompts of `notme practice` and the fields each may use (checked when a recipe loads).
+PRACTICE_PROMPTS = {"scenario": ("category", "constitution", "avoid"), "impulsive": ("scenario",),
+                    "critique": ("constitution", "scenario", "answer"),
+                    "refined": ("constitution", "scenario", "answer", "critique"), "hedge": ("reply",)}
 # Style metrics a recipe may require to improve (gate.require_style), and which way is better.
 STYLE_GOALS = {"hedging": "lower", "approval_seeking": "lower", "sycophantic_opener": "lower",
                "owner_similarity": "higher"}
@@ -211,6 +215,23 @@ SCHEMA = Section({
         "lora_adapter": BOOL,
         "targets": Leaf("a list of: ollama, lmstudio, exo", lambda v: isinstance(v, list)
                         and all(t in ("ollama", "lmstudio", "exo") for t in v)),
+    }),
+    "interview": Section({
+        "invitation": _text(nonempty=True),
+        "draft_request": _text(nonempty=True),
+        "max_tokens": COUNT,
+        "temperature": _number("≥ 0", lambda v: v >= 0),
+    }),
+    "practice": Section({
+        "categories": Leaf("a non-empty list of category names",
+                           lambda v: isinstance(v, list) and bool(v) and all(isinstance(s, str) and s for s in v)),
+        "safety_categories": _texts("a list of category names"),
+        "max_tokens": COUNT,
+        "temperature": _number("≥ 0", lambda v: v >= 0),
+        "concurrency": COUNT,
+        "attempts": COUNT,
+        "near_threshold": _number("> 0 and ≤ 1", lambda v: 0 < v <= 1),
+        "prompts": Section({name: _text(nonempty=True) for name in PRACTICE_PROMPTS}),
     }),
     "identity": Section({
         "persona": _text(),
@@ -340,6 +361,14 @@ def _cross_checks(data: dict) -> Iterator[tuple[tuple[str, ...], str]]:
     placeholders = set(re.findall(r"\{([A-Za-z_]\w*)\}", use["system_prompt"]))
     for placeholder in sorted(placeholders - {"persona"}):
         yield ("use.system_prompt",), f"unknown placeholder {{{placeholder}}}; only {{persona}} is filled in"
+    practice = data["practice"]
+    for name, fields in PRACTICE_PROMPTS.items():
+        used = set(re.findall(r"\{([A-Za-z_]\w*)\}", practice["prompts"][name]))
+        for placeholder in sorted(used - set(fields)):
+            allowed = ", ".join("{" + f + "}" for f in fields)
+            yield (f"practice.prompts.{name}",), f"unknown placeholder {{{placeholder}}}; this prompt may use {allowed}"
+    if unknown := [c for c in practice["safety_categories"] if c not in practice["categories"]]:
+        yield ("practice.safety_categories", "practice.categories"), f"not in practice.categories: {', '.join(unknown)}"
     for name, stage in (("sft", sft), ("preference", preference)):
         if stage is None or not stage["iters"]:
             continue  # a skipped stage's loop settings are never used

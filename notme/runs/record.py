@@ -182,9 +182,14 @@ def read_activity(path: Path) -> dict[str, Any] | None:
 
 
 def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Metric entries from byte `offset` on, and the offset to continue from next time. A last line
-    still being written (no newline yet) is left for the next read."""
-    file = path / METRICS
+    """The run's metric entries from byte `offset` on, and the offset to continue from next time."""
+    return read_appended(path / METRICS, offset)
+
+
+def read_appended(file: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Entries of a JSONL file another process appends to, from byte `offset` on, and the offset to go on
+    from. A last line still being written (no newline yet) is left for the next read; a line that is not
+    JSON comes back as {"corrupt": its text}."""
     if not file.is_file():
         return [], 0
     entries = []

@@ -21,7 +21,7 @@ from notme.dash.screens.confirm import ConfirmScreen
 from notme.dash.screens.corpus import CorpusScreen
 from notme.dash.screens.gate import GateScreen
 from notme.dash.screens.run_detail import RunDetailScreen
-from notme.dash.screens.runs import COLUMNS
+from notme.dash.screens.runs import COLUMNS, RunsScreen
 from notme.dash.watch import History
 from notme.train.run import execute
 from tests.dash.records import NOW, synthetic_runs
@@ -34,6 +34,11 @@ def rows(app: DashApp) -> dict[str, dict[str, str]]:
     keys = [key for key, _ in COLUMNS]
     return {str(table.get_row_at(i)[1]): dict(zip(keys, map(str, table.get_row_at(i)), strict=True))
             for i in range(table.row_count)}
+
+
+async def ready(pilot, app: DashApp) -> None:
+    """Until the runs table is on screen (a loaded machine may take more than one pause)."""
+    await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query("#runs"))
 
 
 async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
@@ -52,7 +57,7 @@ def runs(workspace):
 async def test_the_runs_table_shows_every_run_with_its_flags(runs):
     app = DashApp(clock=lambda: NOW)
     async with app.run_test(size=(140, 30)) as pilot:
-        await pilot.pause()
+        await ready(pilot, app)
         shown = rows(app)
         assert set(shown) == {p.name for p in runs.values()}
         assert shown[runs["failed"].name]["state"] == "failed"
@@ -69,7 +74,7 @@ async def test_the_runs_table_shows_every_run_with_its_flags(runs):
 async def test_sorting_by_key_and_by_header_click(runs):
     app = DashApp(clock=lambda: NOW)
     async with app.run_test(size=(140, 30)) as pilot:
-        await pilot.pause()
+        await ready(pilot, app)
         assert next(iter(rows(app))) == runs["corrupt"].name  # newest first
         await pilot.press("s")  # by name, A→Z
         assert list(rows(app)) == sorted(p.name for p in runs.values())
@@ -88,7 +93,7 @@ async def test_a_run_that_trains_while_the_dashboard_is_open(workspace, tiny_pat
                       "learning_rate: 1.0e-3, steps_per_report: 2, steps_per_eval: 2, save_every: 2, val_batches: 1}")
     app = DashApp(refresh_every=0.1)
     async with app.run_test(size=(140, 30)) as pilot:
-        await pilot.pause()
+        await ready(pilot, app)
         assert rows(app)[record.name]["state"] == "created"
         seen_steps: set[str] = set()
         trainer = threading.Thread(target=execute, args=(record,))
@@ -126,7 +131,7 @@ async def test_a_corrupt_metrics_line_appearing_in_a_real_run_is_shown_not_fatal
     execute(record)
     app = DashApp(refresh_every=0.1)
     async with app.run_test(size=(140, 30)) as pilot:
-        await pilot.pause()
+        await ready(pilot, app)
         assert rows(app)[record.name]["state"] == "done"
         with (record.path / "metrics.jsonl").open("a") as f:
             f.write('{"stage": "sft", "st\x00\n{"half": ')
@@ -147,7 +152,7 @@ async def test_compare_gate_and_corpus_screens(runs, workspace):
     ingest(exports, "sample", me=samples.owner_identities(person), zone=ZoneInfo(person["timezone"]))
     app = DashApp(clock=lambda: NOW)
     async with app.run_test(size=(140, 40)) as pilot:
-        await pilot.pause()
+        await ready(pilot, app)
         names = list(rows(app))
         await pilot.press("space", "down", "space")
         await pilot.press("m")
@@ -178,7 +183,7 @@ async def test_compare_gate_and_corpus_screens(runs, workspace):
 async def test_palette_theme_and_a_run_without_a_gate_report(runs):
     app = DashApp(clock=lambda: NOW)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await ready(pilot, app)
         await pilot.press("t")
         assert app.theme == "textual-light"
         await pilot.press("t")
@@ -206,7 +211,7 @@ async def test_actions_are_confirmed_and_launch_the_notme_command(runs, monkeypa
     monkeypatch.setattr(actions, "launch", fake_launch)
     app = DashApp(clock=lambda: NOW)
     async with app.run_test(size=(140, 30)) as pilot:
-        await pilot.pause()
+        await ready(pilot, app)
         order = list(rows(app))
         table = app.screen.query_one("#runs", DataTable)
         table.move_cursor(row=order.index(runs["corrupt"].name))  # stopped: resumable
@@ -247,7 +252,7 @@ async def test_stop_sends_ctrl_c_to_the_training_process(runs):
     (runs["running"] / "status.json").write_text(json.dumps(status | {"host": socket.gethostname(), "pid": child.pid}))
     app = DashApp(clock=lambda: NOW)
     async with app.run_test(size=(140, 30)) as pilot:
-        await pilot.pause()
+        await ready(pilot, app)
         app.screen.query_one("#runs", DataTable).move_cursor(row=list(rows(app)).index(runs["running"].name))
         await pilot.press("x", "y")
         assert child.wait(timeout=10) == 7
@@ -258,7 +263,7 @@ async def test_chat_with_a_runs_model(workspace, tiny_path):
     execute(record)
     app = DashApp()
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await ready(pilot, app)
         await pilot.press("o")
         await wait_for(pilot, lambda: not app.screen.query_one("#input", Input).disabled)
         assert "MLX + adapters" in str(app.screen.query_one("#about", Static).render())

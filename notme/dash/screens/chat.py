@@ -7,15 +7,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
+from notme.dash.widgets import Conversation
 from notme.errors import NotmeError
 
 
 class ChatScreen(Screen):
-    CSS_PATH = "chat.tcss"
     BINDINGS = [Binding("escape", "leave", "Back")]
 
     def __init__(self, name: str) -> None:
@@ -28,7 +27,7 @@ class ChatScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading the model…", id="about", classes="summary")
-        yield VerticalScroll(id="messages")
+        yield Conversation(id="messages")
         yield Input(placeholder="message, or /help", id="input", disabled=True)
         yield Footer()
 
@@ -62,11 +61,7 @@ class ChatScreen(Screen):
         field.focus()
 
     def add(self, role: str, text: str) -> Static:
-        bubble = Static(text, classes=f"message {role}", markup=False)
-        messages = self.query_one("#messages", VerticalScroll)
-        messages.mount(bubble)
-        messages.scroll_end(animate=False)
-        return bubble
+        return self.query_one("#messages", Conversation).add(role, text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = event.value.strip()
@@ -86,19 +81,10 @@ class ChatScreen(Screen):
 
     @work(thread=True, group="reply")
     def reply(self, line: str, bubble: Static) -> None:
-        text = ""
         try:
-            for piece in self.session.reply(line):
-                text += piece
-                self.app.call_from_thread(bubble.update, text)
-        except NotmeError as e:
-            self.app.call_from_thread(bubble.update, f"(no reply: {e})")
+            self.query_one("#messages", Conversation).fill(bubble, self.session.reply(line))
         finally:
-            self.app.call_from_thread(self.done)
-
-    def done(self) -> None:
-        self.busy = False
-        self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
+            self.app.call_from_thread(setattr, self, "busy", False)
 
     def action_leave(self) -> None:
         if self.backend is not None and not self.busy:

@@ -59,13 +59,13 @@ class RunDetailScreen(Screen):
             with TabPane("Log", id="tab-log"):
                 yield Log(id="log", max_lines=2000)
             with TabPane("Checkpoints", id="tab-checkpoints"):
-                yield DataTable(id="checkpoints", cursor_type="row")
+                checkpoints: DataTable = DataTable(id="checkpoints", cursor_type="row")
+                checkpoints.add_columns("stage", "step", "folder")  # before any refresh
+                yield checkpoints
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = self.run_name
-        table = self.query_one("#checkpoints", DataTable)
-        table.add_columns("stage", "step", "folder")
         recipe = self.view.path / "recipe.yaml"
         text = recipe.read_text(encoding="utf-8") if recipe.is_file() else "(no recipe.yaml in this run)"
         self.query_one("#recipe", Static).update(Syntax(text, "yaml", theme="ansi_dark", word_wrap=True))

@@ -28,6 +28,8 @@ class RunsScreen(Screen):
         Binding("s", "sort", "Sort"),
         Binding("g", "gate_report", "Gate"),
         Binding("c", "app.corpus", "Corpus"),
+        Binding("i", "app.interview", "Interview", show=False),
+        Binding("p", "app.practice", "Practice", show=False),
         Binding("n", "app.new_run", "New"),
         Binding("x", "act('stop')", "Stop"),
         Binding("r", "act('resume')", "Resume"),

@@ -1,0 +1,151 @@
+"""Interview: talk with the model about harm on the left, the constitution draft beside it on the right.
+Draft asks the model for one (into the editor), Accept makes the edited text the constitution. The same
+session as `notme interview` (transcript saved after every turn)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Static, TextArea
+
+from notme.constitution import store
+from notme.dash.widgets import Conversation
+from notme.errors import NotmeError
+
+
+class InterviewScreen(Screen):
+    CSS_PATH = "interview.tcss"
+    # Function keys: the input and the editor use the ctrl keys for editing.
+    BINDINGS = [Binding("escape", "leave", "Back"), Binding("f2", "draft", "Draft", priority=True),
+                Binding("f3", "accept", "Accept", priority=True)]
+
+    def __init__(self, target: str | None = None, recipe: str = "constitution") -> None:
+        super().__init__()
+        self.target, self.recipe_name = target, recipe
+        self.session = None
+        self.busy = True
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("loading the model…", id="about", classes="summary")
+        with Horizontal():
+            with Vertical(id="talk"):
+                yield Conversation(id="messages")
+                yield Input(placeholder="talk with the model", id="input", disabled=True)
+            with Vertical(id="side"):
+                yield TextArea(id="draft", soft_wrap=True)
+                with Horizontal(id="draft-actions"):
+                    yield Button("Draft (F2)", id="draft-button", compact=True, disabled=True)
+                    yield Button("Accept (F3)", id="accept-button", compact=True, variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "interview"
+        current = store.constitution_dir() / store.CURRENT
+        draft = store.draft_path()
+        for path in (draft, current):
+            if path.is_file():
+                self.query_one("#draft", TextArea).text = path.read_text(encoding="utf-8")
+                break
+        self.load()
+
+    @work(thread=True, exclusive=True, group="model")
+    def load(self) -> None:
+        from notme.constitution.interview import start_interview
+        from notme.constitution.model import open_model
+        from notme.recipe import load_recipe
+
+        try:
+            recipe = load_recipe(self.recipe_name).data
+            backend = open_model(self.target, recipe["base"]["model"])
+            session = start_interview(backend, recipe, resume=True)
+            opening = "".join(session.opening())
+        except NotmeError as e:
+            self.app.call_from_thread(self.query_one("#about", Static).update, Text(str(e), style="bold red"))
+            return
+        self.app.call_from_thread(self.ready, session, opening)
+
+    def ready(self, session, opening: str) -> None:
+        self.session, self.busy = session, False
+        model = session.backend.describe().get("model")
+        self.query_one("#about", Static).update(Text(f"interview with {model} · transcript {session.history_path}"))
+        for message in session.messages:
+            self.add(message["role"], message["content"])
+        self.query_one("#input", Input).disabled = False
+        self.query_one("#draft-button", Button).disabled = False
+        self.query_one("#input", Input).focus()
+
+    def add(self, role: str, text: str) -> Static:
+        return self.query_one("#messages", Conversation).add(role, text)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        line = event.value.strip()
+        if not line or self.busy or self.session is None:
+            return
+        event.input.value = ""
+        self.add("user", line)
+        self.busy = True
+        self.say(line, self.add("assistant", "…"))
+
+    @work(thread=True, group="reply")
+    def say(self, line: str, bubble: Static) -> None:
+        try:
+            self.query_one("#messages", Conversation).fill(bubble, self.session.reply(line))
+        finally:
+            self.app.call_from_thread(setattr, self, "busy", False)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "draft-button":
+            self.action_draft()
+        elif event.button.id == "accept-button":
+            self.action_accept()
+
+    def action_draft(self) -> None:
+        if self.busy or self.session is None:
+            return
+        self.busy = True
+        self.add("user", self.session.draft_request)
+        self.drafting(self.add("assistant", "drafting…"))
+
+    @work(thread=True, group="reply")
+    def drafting(self, bubble: Static) -> None:
+        try:
+            text = self.session.draft()
+        except NotmeError as e:
+            self.app.call_from_thread(bubble.update, f"(no draft: {e})")
+        else:
+            self.app.call_from_thread(bubble.update, text)
+            self.app.call_from_thread(setattr, self.query_one("#draft", TextArea), "text", text)
+        finally:
+            self.app.call_from_thread(setattr, self, "busy", False)
+
+    def action_accept(self) -> None:
+        text = self.query_one("#draft", TextArea).text
+        if not text.strip():
+            self.notify("the draft is empty: Draft first, or write the constitution on the right", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            from notme.corpus.store import atomic_write
+
+            store.draft_path().parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(store.draft_path(), text.strip() + "\n")
+            transcript = self.session.history_path if self.session else store.new_transcript()
+            model = self.session.backend.describe() if self.session else {}
+            version = store.accept(text, transcript, model)
+            self.notify(f"accepted as {version.name}: the constitution practice writes scenarios from")
+
+        from notme.dash.screens.confirm import ConfirmScreen
+
+        self.app.push_screen(ConfirmScreen("Accept this draft as the constitution?"), answered)
+
+    def action_leave(self) -> None:
+        if self.session is not None and not self.busy:
+            self.session.backend.close()
+        self.app.pop_screen()
