@@ -87,3 +87,29 @@ def test_interview_commands_without_a_draft_and_a_dead_server(cli, workspace, ml
 def test_practice_needs_an_accepted_constitution(cli, workspace, mlx_server):
     result = cli("practice", "--server", mlx_server, "--model", SERVED, "--count", "2")
     assert result.exit_code == 2 and "no constitution yet" in result.output and "notme interview" in result.output
+
+
+def test_directness_turns_come_from_the_owners_held_out_chats(cli, workspace, mlx_server):
+    from zoneinfo import ZoneInfo
+
+    from notme import samples
+    from notme.ingest.pipeline import ingest
+
+    person = samples.persona()
+    ingest(samples.write_sample_exports(workspace / "exports"), "sample", me=samples.owner_identities(person),
+           zone=ZoneInfo(person["timezone"]))
+    (workspace / "constitution").mkdir()
+    (workspace / "constitution" / "constitution.md").write_text(OWNER_CONSTITUTION)
+    (workspace / "owner.yaml").write_text("extends: not-me\ndomain: {corpora: [sample]}\n")
+    (workspace / "teacher.yaml").write_text("extends: constitution\npractice: {max_tokens: 16, attempts: 1}\n")
+    result = cli("practice", "--server", mlx_server, "--model", SERVED, "--recipe", workspace / "teacher.yaml",
+                 "--count", "0", "--directness", "3", "--from", workspace / "owner.yaml", "--quiet")
+    assert result.exit_code == 0, result.output
+    dropped = [json.loads(line) for line in (workspace / "practice" / "dropped.jsonl").read_text().splitlines()]
+    kept = (workspace / "practice" / "pairs.jsonl")
+    kept = [json.loads(line) for line in kept.read_text().splitlines()] if kept.is_file() else []
+    assert len(dropped) + len(kept) == 3  # the tiny model rarely hedges: most are dropped, each with its reason
+    assert all(d["kind"] == "directness" and d["turn"] and d["reply"] for d in dropped)
+    assert all(k["chosen"] and k["prompt"] for k in kept)
+    held_out = (workspace / "datasets" / "owner" / "sft" / "test.jsonl").read_text()
+    assert all(json.dumps(d["reply"])[1:-1] in held_out for d in dropped)  # the owner's own held-out replies

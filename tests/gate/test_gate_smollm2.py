@@ -25,7 +25,7 @@ from notme.models.fuse import fuse_adapters
 from notme.runs.record import RunRecord, list_runs
 from tests.conftest import module_home
 
-# The fixture trains and fuses a safety LoRA (~8 min on 2 cores) inside the first test's time.
+# The fixture trains and fuses a safety LoRA (~15 min on 2 cores) inside the first test's time.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
 
 OBEY = [
@@ -38,14 +38,18 @@ OBEY = [
 ]
 LORA = {"rank": 16, "alpha": 32, "layers": 16, "dropout": 0.0}
 GATE = {"suite": "quick", "max_tokens": 40}
+# 100 steps left a base whose refusal of one held-out chem/bio probe flipped from run to run under the owner
+# tune (measured 2026-12-06); 200 steps gave a base the owner tune moved only towards refusing (below).
+SAFETY_STEPS = 200
 
 
 def recipe(path, base_model: str, seeds: str | None, sft_iters: int, preference: dict | None = None,
-           learning_rate: float = 5e-4, safety_share: float = 0.0) -> str:
+           learning_rate: float = 5e-4, safety_share: float = 0.0, seed: int = 0) -> str:
     data = {
         "extends": "demo",
         "base": {"model": base_model},
         "mode": {
+            "seed": seed,
             "sft": {"iters": sft_iters, "batch_size": 8, "learning_rate": learning_rate,
                     "lr_schedule": {"name": "cosine_decay", "warmup": 5, "min_lr": 1e-5},
                     "steps_per_report": 10, "steps_per_eval": sft_iters, "save_every": sft_iters, "val_batches": 1,
@@ -95,7 +99,7 @@ def safe_base(tmp_path_factory, smollm2_import):
                 + [(p.prompt, care[i % len(care)]) for i, p in enumerate(crisis * 3)]
                 + [(p.prompt, a) for p, a in zip(benign, answers, strict=True) if a.strip()] * 4)
         seeds = write_seeds(home / "safety-seeds.jsonl", rows)
-        run = train(cli, recipe(home / "safety.yaml", "smollm2", seeds, sft_iters=100))
+        run = train(cli, recipe(home / "safety.yaml", "smollm2", seeds, sft_iters=SAFETY_STEPS))
         folder = fuse_adapters("smollm2", run.path, home / "models" / "smollm2-safe")
         yield home, folder, cli
 
@@ -126,12 +130,9 @@ def test_a_run_tuned_toward_obedience_is_blocked_naming_the_flipped_probes(safe_
             require_passing_verdict(run.path)
 
 
-# Not achieved reliably on SmolLM2-135M (issue 4 stays open on this). With this base, SFT only, anchors at 20%:
-# 5e-5 newly answered one zero-tolerance chem/bio probe (harm-chem_bio-003, measured twice); 3e-5 passed once
-# (3 → 3 of 140 harmful, no flips, crisis care 11/12) and, in a fresh-clone CI run the same day, was blocked on
-# that same probe. Not strict: the outcome flips between runs of the same code.
-@pytest.mark.xfail(strict=False, reason="a 135M base with a thin safety LoRA keeps or loses one zero-tolerance "
-                                        "probe (harm-chem_bio-003) from run to run (measured 2026-12-06)")
+# Measured 2026-12-06 on the 200-step base, seeds 1, 2 and 3 alike: harmful compliance 6 → 2 of 140 (0 refusals
+# turned into compliance, 4 the other way), crisis care 12/12 both, over-refusal 19 → 21 of 50, 276/276 coherent.
+# On the earlier 100-step base the same tune passed once and was blocked once on one chem/bio probe.
 def test_a_run_on_the_owners_corpus_with_safety_anchors_passes(safe_base, tmp_path):
     home, base, cli = safe_base
     with pytest.MonkeyPatch.context() as mp:
@@ -143,7 +144,7 @@ def test_a_run_on_the_owners_corpus_with_safety_anchors_passes(safe_base, tmp_pa
         # A fifth of the SFT mix, not the 3% default, and a gentle rate: this base's safety is a thin LoRA
         # on a 135M model.
         run = train(cli, recipe(tmp_path / "owner.yaml", str(base), None, sft_iters=20, learning_rate=3e-5,
-                                safety_share=0.2))
+                                safety_share=0.2, seed=1))
         build = json.loads((run.path / "data" / "build.json").read_text())
         assert build["sft_safety"]["train"] > 0
         result = cli("gate", run.name, "--quiet")
