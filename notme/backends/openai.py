@@ -49,8 +49,10 @@ class OpenAIBackend(Backend):
         raise AssertionError("unreachable")
 
     def _open_once(self, chat: Chat, max_tokens: int, temperature: float, stream: bool):
+        # No "seed": greedy needs none, sampled replies should differ, and mlx_lm.server answers seeded
+        # requests one at a time instead of batching them (measured: 1.0× instead of 3.2× for 4 at once).
         body = json.dumps({"model": self.model, "messages": chat, "max_tokens": max_tokens,
-                           "temperature": temperature, "seed": 0, "stream": stream}).encode()
+                           "temperature": temperature, "stream": stream}).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
