@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from notme.gate.report import VERDICT
-from notme.runs.record import ACTIVITY, LOG, METRICS, RUN, STATUS, read_activity, read_metrics, read_status
+from notme.runs.record import ACTIVITY, LOG, METRICS, RUN, STATUS, read_activity, read_json, read_metrics, read_status
 
 # Values the runs table shows, each the latest of its kind in metrics.jsonl.
 LATEST_KEYS = ("loss", "val_loss", "tokens_per_second", "peak_memory_gb", "iterations_per_second", "learning_rate")
@@ -312,7 +312,7 @@ class RunsWatcher:
         gate_changed = self._changed(view, "verdict", path / "gate" / VERDICT)
         adapters_changed = self._changed(view, "adapters", path / "adapters.safetensors")
         if gate_changed or adapters_changed:
-            view.verdict = _read_json(path / "gate" / VERDICT)
+            view.verdict = read_json(path / "gate" / VERDICT)
             view.verdict_stale = (view.verdict is not None and
                                   view._stamps["adapters"] > view._stamps["verdict"])
             changed = True
@@ -349,12 +349,6 @@ def sort_key(view: RunView, key: str) -> tuple[int, Any]:
     }.get(key, view.latest.get(key))
     return (0, "") if value is None else (1, value)
 
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def _stage_iters(recipe: Path) -> dict[str, int]:

@@ -153,11 +153,17 @@ class RunRecord:
         return sorted(found, key=lambda c: (c.path.stat().st_mtime, c.step))
 
 
-def read_status(path: Path) -> dict[str, Any]:
+def read_json(file: Path) -> Any:
+    """A JSON file another process replaces or may not have written yet: its content, or None."""
     try:
-        return json.loads((path / STATUS).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {"state": "unknown"}
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def read_status(path: Path) -> dict[str, Any]:
+    status = read_json(path / STATUS)
+    return {"state": "unknown"} if status is None else status
 
 
 def describe_metrics(entry: dict[str, Any]) -> str:
@@ -175,10 +181,7 @@ def describe_metrics(entry: dict[str, Any]) -> str:
 
 
 def read_activity(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((path / ACTIVITY).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return read_json(path / ACTIVITY)
 
 
 def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from textual.app import ComposeResult
@@ -12,13 +11,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 
 from notme.dash.screens.gate import STYLE_METRICS
 from notme.dash.widgets import Curves, number
-
-
-def _report(path) -> dict[str, Any] | None:
-    try:
-        return json.loads((path / "gate" / "report.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+from notme.runs.record import read_json
 
 
 class CompareScreen(Screen):
@@ -64,7 +57,7 @@ class CompareScreen(Screen):
         table.add_column("figure", key="figure")
         for view in views:
             table.add_column(view.name, key=view.name)
-        reports = {v.name: _report(v.path) for v in views}
+        reports = {v.name: read_json(v.path / "gate" / "report.json") for v in views}
         rows: list[tuple[str, Any]] = [
             ("recipe", lambda v, r: v.info.get("recipe", "?")),
             ("state", lambda v, r: v.state),

@@ -4,7 +4,6 @@ wherever it runs), kept and dropped counts, and every dropped item with its reas
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.text import Text
@@ -17,7 +16,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, ProgressBa
 from notme.constitution.practice import DROPPED, PROGRESS, practice_dir
 from notme.dash.watch import mtime_ns
 from notme.dash.widgets import duration
-from notme.runs.record import read_appended
+from notme.runs.record import read_appended, read_json
 
 
 class PracticeScreen(Screen):
@@ -52,7 +51,7 @@ class PracticeScreen(Screen):
         stamp = mtime_ns(folder / PROGRESS)
         if stamp != self.progress_stamp:
             self.progress_stamp = stamp
-            self.show_progress(_read(folder / PROGRESS))
+            self.show_progress(read_json(folder / PROGRESS))
         entries, self.dropped_offset = read_appended(folder / DROPPED, self.dropped_offset)
         table = self.query_one("#dropped", DataTable)
         for entry in entries:
@@ -89,9 +88,3 @@ class PracticeScreen(Screen):
         self.app.confirm(f"Start practice until {value} constitution pairs are kept (the recipe's base as teacher)?",
                          lambda: actions.launch("practice", "practice", "--count", value, "--quiet"))
 
-
-def _read(path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
