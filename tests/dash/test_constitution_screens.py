@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from textual.widgets import DataTable, Input, Static, TextArea
+from textual.widgets import Button, DataTable, Input, Static, TextArea
 
 from notme.constitution import store
 from notme.constitution.practice import DROPPED, PROGRESS, Practice, practice_dir
@@ -75,9 +75,9 @@ async def test_practice_progress_dropped_items_and_start(workspace, monkeypatch)
                  settings(concurrency=1, attempts=1)).run(3)
         await wait_for(pilot, lambda: table.row_count > 1)
         assert all("scenario:" in str(table.get_row_at(i)[2]) for i in range(1, table.row_count))
-        await pilot.click("#start-button")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        # pressed, not clicked: a notification toast can lie over the button at the click's coordinates
+        screen.query_one("#start-button", Button).press()
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await pilot.pause()
         assert launched == [("practice", "--count", "100", "--quiet")]

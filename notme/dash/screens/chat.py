@@ -7,22 +7,20 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
+from notme.dash.screens.conversation import ConversationScreen
 from notme.dash.widgets import Conversation
 from notme.errors import NotmeError
 
 
-class ChatScreen(Screen):
+class ChatScreen(ConversationScreen):
     BINDINGS = [Binding("escape", "leave", "Back")]
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.run_name = name
-        self.session = None
         self.backend = None
-        self.busy = True
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -60,9 +58,6 @@ class ChatScreen(Screen):
         field.disabled = False
         field.focus()
 
-    def add(self, role: str, text: str) -> Static:
-        return self.query_one("#messages", Conversation).add(role, text)
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = event.value.strip()
         if not line or self.busy or self.session is None:
@@ -75,16 +70,7 @@ class ChatScreen(Screen):
             else:
                 self.add("note", shown)
             return
-        self.add("user", line)
-        self.busy = True
-        self.reply(line, self.add("assistant", "…"))
-
-    @work(thread=True, group="reply")
-    def reply(self, line: str, bubble: Static) -> None:
-        try:
-            self.query_one("#messages", Conversation).fill(bubble, self.session.reply(line))
-        finally:
-            self.app.call_from_thread(setattr, self, "busy", False)
+        self.send(line)
 
     def action_leave(self) -> None:
         if self.backend is not None and not self.busy:

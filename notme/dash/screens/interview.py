@@ -9,15 +9,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Static, TextArea
 
 from notme.constitution import store
+from notme.dash.screens.conversation import ConversationScreen
 from notme.dash.widgets import Conversation
 from notme.errors import NotmeError
 
 
-class InterviewScreen(Screen):
+class InterviewScreen(ConversationScreen):
     CSS_PATH = "interview.tcss"
     # Function keys: the input and the editor use the ctrl keys for editing.
     BINDINGS = [Binding("escape", "leave", "Back"), Binding("f2", "draft", "Draft", priority=True),
@@ -26,8 +26,6 @@ class InterviewScreen(Screen):
     def __init__(self, target: str | None = None, recipe: str = "constitution") -> None:
         super().__init__()
         self.target, self.recipe_name = target, recipe
-        self.session = None
-        self.busy = True
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,24 +77,12 @@ class InterviewScreen(Screen):
         self.query_one("#draft-button", Button).disabled = False
         self.query_one("#input", Input).focus()
 
-    def add(self, role: str, text: str) -> Static:
-        return self.query_one("#messages", Conversation).add(role, text)
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = event.value.strip()
         if not line or self.busy or self.session is None:
             return
         event.input.value = ""
-        self.add("user", line)
-        self.busy = True
-        self.say(line, self.add("assistant", "…"))
-
-    @work(thread=True, group="reply")
-    def say(self, line: str, bubble: Static) -> None:
-        try:
-            self.query_one("#messages", Conversation).fill(bubble, self.session.reply(line))
-        finally:
-            self.app.call_from_thread(setattr, self, "busy", False)
+        self.send(line)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "draft-button":
