@@ -82,7 +82,7 @@ class DashApp(App):
         changed = self.watcher.refresh()
         for screen in self.screen_stack:
             update = getattr(screen, "runs_changed", None)
-            if update:
+            if update and screen.is_mounted:  # a screen just pushed may not have composed its widgets yet
                 update(changed)
         for started in list(self.launched):
             code = started.finished()

@@ -143,6 +143,19 @@ async def test_a_corrupt_metrics_line_appearing_in_a_real_run_is_shown_not_fatal
         assert app.watcher.runs[record.name].history.corrupt == ['{"stage": "sft", "st\x00']
 
 
+async def test_a_refresh_between_pushing_a_screen_and_its_mount_is_harmless(runs):
+    # CI caught this once: the refresh timer fired after `enter` pushed the detail screen and before
+    # it had composed its widgets, so the update found no #headline
+    app = DashApp(clock=lambda: NOW)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await ready(pilot, app)
+        app.open_run(runs["running"].name)
+        app.poll()  # before the screen's mount has run
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.is_mounted)
+        app.poll()
+        assert "30/60" in str(app.screen.query_one("#headline", Static).render())
+
+
 async def test_compare_gate_and_corpus_screens(runs, workspace):
     from notme import samples
     from notme.ingest.pipeline import ingest
