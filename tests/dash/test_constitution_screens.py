@@ -31,12 +31,20 @@ async def test_interview_talk_draft_edit_accept(workspace, tiny_path):
         await pilot.press(*"hello", "enter")
         await wait_for(pilot, lambda: not screen.busy)
         assert len(screen.query(".assistant")) == 2
-        await pilot.press("f2")
+        await pilot.press(*"/help", "enter")  # a command is not sent to the model
+        assert "/accept" in str(screen.query(".note").last().render()) and len(screen.query(".assistant")) == 2
+        await pilot.press(*"/draft", "enter")  # the same as F2
         await wait_for(pilot, lambda: not screen.busy and screen.query_one("#draft", TextArea).text.strip())
         draft = store.draft_path().read_text().split()
         assert draft and draft[0] in screen.query_one("#draft", TextArea).text  # the model's draft, to edit
         screen.query_one("#draft", TextArea).text = CONSTITUTION  # the owner rewrites it
         await pilot.press("f3")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # not yet: /accept from the input asks the same
+        await pilot.pause()
+        screen.query_one("#input", Input).focus()
+        await pilot.press(*"/accept", "enter")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")

@@ -1,6 +1,6 @@
 """Interview: talk with the model about harm on the left, the constitution draft beside it on the right.
-Draft asks the model for one (into the editor), Accept makes the edited text the constitution. The same
-session as `notme interview` (transcript saved after every turn)."""
+Draft (F2 or /draft) asks the model for one (into the editor), Accept (F3 or /accept) makes the edited
+text the constitution. The same session as `notme interview` (transcript saved after every turn)."""
 
 from __future__ import annotations
 
@@ -82,7 +82,24 @@ class InterviewScreen(ConversationScreen):
         if not line or self.busy or self.session is None:
             return
         event.input.value = ""
-        self.send(line)
+        if not line.startswith("/"):
+            self.send(line)
+            return
+        # typed commands do what they do in `notme interview`; the draft and accept go through this screen
+        name = line.partition(" ")[0]
+        if name == "/draft":
+            self.action_draft()
+        elif name == "/accept":
+            self.action_accept()
+        elif name == "/edit":
+            self.query_one("#draft", TextArea).focus()
+            self.add("note", "edit the draft on the right, then Accept (F3)")
+        else:
+            shown = self.session.command(line)
+            if shown is None:
+                self.action_leave()
+            else:
+                self.add("note", shown)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "draft-button":
