@@ -176,7 +176,8 @@ class Practice:
             if problem is None:
                 return text
             why = problem
-        generated = {k: v for k, v in fields.items() if k != "constitution"}
+        # what was made so far, not what only steered the teacher (the constitution, scenarios to differ from)
+        generated = {k: v for k, v in fields.items() if k not in ("constitution", "avoid")}
         raise Dropped(f"{name}: {why} after {self.settings.attempts} tries", **generated)
 
     def unique(self, scenario: str) -> str | None:

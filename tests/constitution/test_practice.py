@@ -130,6 +130,8 @@ def test_near_duplicate_scenarios_and_repeated_answers_are_dropped(tmp_path):
     assert summary["dropped"]["scenario: a duplicate of an earlier scenario"] >= 1
     assert "refined: the refined answer repeats the impulsive one" not in summary["dropped"]  # asked again, fixed
     assert summary["stopped_early"] and "2 pair(s) short" in summary["stopped_early"]
+    dropped = next(r for r in records(tmp_path, DROPPED) if r["reason"].startswith("scenario"))
+    assert dropped["category"] and "avoid" not in dropped  # what steered the teacher is not kept
 
 
 def test_an_interrupted_run_resumes_without_duplicates(tmp_path):
