@@ -23,6 +23,11 @@ class Backend(ABC):
         """One reply, piece by piece as it is generated (chat). Backends that cannot stream give it whole."""
         yield self.generate([chat], max_tokens)[0]
 
+    def fits(self, chat: Chat, max_tokens: int) -> bool:
+        """Whether `chat` and a reply of `max_tokens` fit the model's context window. Backends without a
+        fixed window (or that cannot count) say yes."""
+        return True
+
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """{"backend", "model", ...}: enough to tell two judges or two models apart in a report."""

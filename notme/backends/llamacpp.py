@@ -72,19 +72,36 @@ class LlamaCppBackend(Backend):
                  progress: Callable[[int], None] | None = None) -> list[str]:
         replies = []
         for chat in chats:  # llama-cpp-python decodes one sequence at a time
-            out = self.llm.create_chat_completion(messages=chat, max_tokens=max_tokens, temperature=0.0, top_k=1)
+            with self._context_errors():
+                out = self.llm.create_chat_completion(messages=chat, max_tokens=max_tokens, temperature=0.0, top_k=1)
             replies.append(out["choices"][0]["message"]["content"] or "")
             if progress:
                 progress(1)
         return replies
 
     def stream(self, chat: Chat, max_tokens: int, temperature: float = 0.0) -> Iterator[str]:
-        chunks = self.llm.create_chat_completion(messages=chat, max_tokens=max_tokens, temperature=temperature,
-                                                 top_k=1 if temperature == 0 else 40, stream=True)
-        for chunk in chunks:
-            text = chunk["choices"][0]["delta"].get("content")
-            if text:
-                yield text
+        with self._context_errors():
+            chunks = self.llm.create_chat_completion(messages=chat, max_tokens=max_tokens, temperature=temperature,
+                                                     top_k=1 if temperature == 0 else 40, stream=True)
+            for chunk in chunks:
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
+
+    def fits(self, chat: Chat, max_tokens: int) -> bool:
+        # the chat template adds a few tokens per message (role markers): 8 covers ChatML, Llama 3, Gemma
+        used = sum(len(self.llm.tokenize(m["content"].encode("utf-8"), add_bos=False)) + 8 for m in chat)
+        return used + max_tokens <= self.llm.n_ctx()
+
+    @contextlib.contextmanager
+    def _context_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except ValueError as e:  # llama.cpp refuses a prompt longer than its window with a ValueError
+            if "context window" not in str(e):
+                raise
+            raise NotmeError(f"{self.path.name}: the message is longer than the model's context window "
+                             f"({self.llm.n_ctx()} tokens): {e}") from e
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": str(self.path)}

@@ -50,7 +50,15 @@ class ChatSession:
         return session
 
     def chat(self) -> list[dict[str, str]]:
-        return ([{"role": "system", "content": self.system}] if self.system else []) + self.messages
+        """What the model is sent: the system prompt and the conversation, its oldest turns left out once it
+        outgrows the model's context window (the history on disk keeps them)."""
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        turns = self.messages
+        while len(turns) > 1 and not self.backend.fits(system + turns, self.max_tokens):
+            turns = turns[1:]
+            while len(turns) > 1 and turns[0]["role"] != "user":  # a user turn and its answers at a time
+                turns = turns[1:]
+        return system + turns
 
     def reply(self, message: str) -> Iterator[str]:
         """The answer to `message`, in pieces as they come: crisis resources first when the message is high

@@ -192,3 +192,24 @@ def reader(lines: list[str]):
             raise EOFError from None
 
     return read
+
+
+def test_a_conversation_longer_than_the_context_window_drops_its_oldest_turns_not_the_chat(tiny_gguf, tmp_path):
+    from notme.backends.llamacpp import LlamaCppBackend
+    from notme.errors import NotmeError
+
+    backend = LlamaCppBackend(tiny_gguf, context=256)
+    try:
+        session = ChatSession(backend, tmp_path / "h.json", system="be brief", max_tokens=16)
+        earlier = " ".join(f"w{i}" for i in range(12))  # twenty of these are well over 256 tokens
+        session.messages = [{"role": role, "content": f"{role} {n}: {earlier}"}
+                            for n in range(10) for role in ("user", "assistant")]
+        sent = session.chat()
+        assert sent[0]["role"] == "system" and sent[1]["role"] == "user" and sent[-1] == session.messages[-1]
+        assert 1 < len(sent) < 21 and backend.fits(sent, 16) and not backend.fits(session.messages, 16)
+        reply = "".join(session.reply("and now?"))
+        assert reply and len(session.messages) == 22  # the history keeps every turn
+        with pytest.raises(NotmeError, match="longer than the model's context window"):
+            "".join(backend.stream([{"role": "user", "content": earlier * 20}], 16))
+    finally:
+        backend.close()
