@@ -8,6 +8,7 @@ a bad request) is an error at once. A streamed reply is retried only before its 
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -24,6 +25,10 @@ _RETRY_STATUS = (429, 500, 502, 503, 504)
 
 class _Transient(Exception):
     """A failure worth another try."""
+
+
+class _BrokenOff(Exception):
+    """A streamed reply that stopped coming before its end."""
 
 
 class OpenAIBackend(Backend):
@@ -75,7 +80,7 @@ class OpenAIBackend(Backend):
                 data = json.load(response)
         except json.JSONDecodeError as e:
             raise NotmeError(f"{self.url}: the server's answer is not JSON ({e})") from e
-        except (TimeoutError, ConnectionError) as e:  # the body stopped coming
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as e:  # the body stopped coming
             raise NotmeError(f"{self.url}: the reply broke off ({e})") from e
         try:
             return data["choices"][0]["message"]["content"] or ""
@@ -84,25 +89,44 @@ class OpenAIBackend(Backend):
 
     def stream(self, chat: Chat, max_tokens: int, temperature: float = 0.0) -> Iterator[str]:
         """Server-sent events: `data: {chunk}` lines, `data: [DONE]` at the end (exo sends errors as
-        `data: {"error": ...}` and progress as `:` comments)."""
-        with self._open(chat, max_tokens, temperature, stream=True) as response:
-            for raw in response:
-                line = raw.decode("utf-8", errors="replace").strip()
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    return
-                try:
-                    chunk = json.loads(payload)
-                except json.JSONDecodeError as e:
-                    raise NotmeError(f"{self.url}: a streamed chunk is not JSON: {payload[:200]}") from e
-                if "error" in chunk:
-                    raise NotmeError(f"{self.url}: the server failed mid-reply: {str(chunk['error'])[:200]}")
-                choice = (chunk.get("choices") or [{}])[0]
-                text = (choice.get("delta") or choice.get("message") or {}).get("content")
-                if text:
-                    yield text
+        `data: {"error": ...}` and progress as `:` comments). A stream that breaks off is tried again
+        if nothing of it arrived yet, and is an error once pieces were shown."""
+        for attempt in range(self.retries + 1):
+            pieces = 0
+            try:
+                with self._open(chat, max_tokens, temperature, stream=True) as response:
+                    for text in self._events(response):
+                        pieces += 1
+                        yield text
+                return
+            except (_BrokenOff, TimeoutError, ConnectionError, http.client.HTTPException) as e:
+                if pieces or attempt == self.retries:
+                    after = f" after {pieces} piece(s)" if pieces else f" (tried {attempt + 1} times)"
+                    raise NotmeError(f"{self.url}: the reply broke off{after}: {e or type(e).__name__}") from e
+                time.sleep(self.backoff * 2**attempt)
+
+    def _events(self, response) -> Iterator[str]:
+        finished = False
+        for raw in response:
+            line = raw.decode("utf-8", errors="replace").strip()
+            if not line.startswith("data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                return
+            try:
+                chunk = json.loads(payload)
+            except json.JSONDecodeError as e:
+                raise NotmeError(f"{self.url}: a streamed chunk is not JSON: {payload[:200]}") from e
+            if "error" in chunk:
+                raise NotmeError(f"{self.url}: the server failed mid-reply: {str(chunk['error'])[:200]}")
+            choice = (chunk.get("choices") or [{}])[0]
+            finished = finished or bool(choice.get("finish_reason"))
+            text = (choice.get("delta") or choice.get("message") or {}).get("content")
+            if text:
+                yield text
+        if not finished:  # neither [DONE] nor a finish reason: the connection closed mid-reply
+            raise _BrokenOff("the stream ended before the reply was finished")
 
     def generate(self, chats: list[Chat], max_tokens: int,
                  progress: Callable[[int], None] | None = None) -> list[str]:

@@ -89,3 +89,40 @@ def test_a_request_the_server_refuses_is_not_retried(flaky):
     with pytest.raises(NotmeError, match="400"):
         backend.generate([[{"role": "user", "content": "bad"}]], 4)
     assert Flaky.calls == 6
+
+
+class Breaking(BaseHTTPRequestHandler):
+    """A stream cut off: before its first piece on the first request, after one piece on the next."""
+    protocol_version = "HTTP/1.1"
+    calls = 0
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if type(self).calls > 1:
+            line = b'data: {"choices": [{"delta": {"content": "first"}}]}\n\n'
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+        self.wfile.flush()
+        self.close_connection = True  # no closing chunk: the reply breaks off here
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_stream_that_breaks_off_is_retried_before_its_first_piece_and_reported_after():
+    Breaking.calls = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Breaking)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        backend = OpenAIBackend(f"http://127.0.0.1:{server.server_address[1]}", "m", retries=2, backoff=0.01)
+        pieces = []
+        with pytest.raises(NotmeError, match="the reply broke off"):
+            for piece in backend.stream(CHAT, 8):
+                pieces.append(piece)
+        assert pieces == ["first"] and Breaking.calls == 2  # the second try gave a piece: not tried again
+    finally:
+        server.shutdown()
