@@ -38,7 +38,7 @@ from typing import Any
 
 from notme.backends.base import Backend
 from notme.constitution.store import principle_names
-from notme.corpus.store import atomic_write, now_iso
+from notme.corpus.store import atomic_write, exclusive, now_iso
 from notme.data.dedupe import ReplyDeduper, exact_key
 from notme.errors import NotmeError
 from notme.gate.detect import classify
@@ -267,7 +267,12 @@ class Practice:
     def run(self, count: int, directness: list[tuple[str, list[dict], str]] | None = None) -> dict[str, Any]:
         """Keep `count` constitution pairs in the folder (counting those already there), and try one
         directness pair per (turn id, context, owner reply) not tried before."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        busy = (f"{self.folder}: another `notme practice` is writing here (progress.json says which); "
+                "wait for it to end or stop it")
+        with exclusive(self.folder, busy):  # two writers would repeat ids and cut each other's lines
+            return self._run(count, directness)
+
+    def _run(self, count: int, directness: list[tuple[str, list[dict], str]] | None) -> dict[str, Any]:
         used = self._load()
         turns = deque(t for t in (directness or []) if t[0] not in used)
         wanted = max(0, count - self.kept["constitution"])

@@ -42,6 +42,22 @@ def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+@contextlib.contextmanager
+def exclusive(folder: Path, busy: str) -> Iterator[None]:
+    """Hold `folder`'s lock file while the block runs; another process holding it is the error `busy`, at
+    once (the lock goes with the process, so a killed one leaves nothing to clean up)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NotmeError(busy) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Write a whole file so readers see the old one or the new one, never half of either."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,21 +142,10 @@ class Corpus:
                     self.conversations_path, f"corpus record is missing {e}", where=f"line {number}"
                 ) from e
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> contextlib.AbstractContextManager[None]:
         """One writer at a time; a second `notme ingest` into the same corpus is told so at once."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        with (self.path / ".lock").open("w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise NotmeError(
-                    f"corpus {self.name!r} is being written by another notme process; try again when it ends"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return exclusive(self.path, f"corpus {self.name!r} is being written by another notme process; "
+                                    "try again when it ends")
 
     def transaction(self) -> IngestTransaction:
         return IngestTransaction(self)

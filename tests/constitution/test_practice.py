@@ -194,3 +194,14 @@ def test_principles_and_cleaning():
     assert principle_names(CONSTITUTION) == ["Honesty", "Care", "Directness"]
     assert clean('**Scenario:** "Can you help?"') == "Can you help?"
     assert clean("```\nRewrite: fine then\n```") == "fine then"
+
+
+def test_a_second_practice_in_the_same_folder_is_refused_and_writes_nothing(tmp_path):
+    from notme.corpus.store import exclusive
+
+    with exclusive(tmp_path, "held by the first"):  # a first `notme practice` at work here
+        with pytest.raises(NotmeError, match="another `notme practice` is writing here"):
+            Practice(Teacher(good), CONSTITUTION, settings(concurrency=1), tmp_path).run(1)
+        assert not (tmp_path / PAIRS).exists() and not (tmp_path / PROGRESS).exists()
+    summary = Practice(Teacher(good), CONSTITUTION, settings(concurrency=1), tmp_path).run(1)  # once it is free
+    assert summary["kept"] == {"constitution": 1}

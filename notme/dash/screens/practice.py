@@ -4,6 +4,7 @@ wherever it runs), kept and dropped counts, and every dropped item with its reas
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from rich.text import Text
@@ -14,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, ProgressBar, Static
 
 from notme.constitution.practice import DROPPED, PROGRESS, practice_dir
-from notme.dash.watch import mtime_ns
+from notme.dash.watch import mtime_ns, pid_alive
 from notme.dash.widgets import duration
 from notme.runs.record import read_appended, read_json
 
@@ -67,10 +68,15 @@ class PracticeScreen(Screen):
             return
         kept = ", ".join(f"{n} {kind}" for kind, n in progress["kept"].items()) or "none"
         dropped = sum(progress["dropped"].values())
-        line = Text.assemble((progress["state"], "bold green" if progress["state"] == "running" else "bold"),
+        shown, pid = progress["state"], progress.get("pid")
+        if shown == "running" and progress.get("host") == socket.gethostname() and isinstance(pid, int):
+            self.progress_stamp = -1  # read again next refresh: a killed process leaves the file as it was
+            if not pid_alive(pid):  # what it made is kept; Start goes on from there
+                shown = f"died (pid {pid} is gone)"
+        line = Text.assemble((shown, "bold green" if shown == "running" else "bold"),
                              f" · {progress['done']} of {progress['target']} this run · kept in the folder: {kept} · "
                              f"dropped {dropped} · parts asked again {progress['retried']} · ETA "
-                             f"{duration(progress.get('eta_seconds')) if progress['state'] == 'running' else '–'} · "
+                             f"{duration(progress.get('eta_seconds')) if shown == 'running' else '–'} · "
                              f"teacher {progress['model'].get('model')}")
         state.update(line)
         bar = self.query_one("#bar", ProgressBar)
