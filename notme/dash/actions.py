@@ -4,6 +4,7 @@ the effect in the run records like any other reader."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -37,8 +38,15 @@ def launch(label: str, *args: str) -> Started:
     """`notme ARGS` in its own session (a closed dashboard leaves it running); output to workspace/logs/."""
     logs = workspace() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"dash-{time.strftime('%Y%m%d-%H%M%S')}-{label.replace(' ', '-')}.log"
-    with log.open("w", encoding="utf-8") as out:
+    stem = f"dash-{time.strftime('%Y%m%d-%H%M%S')}-{label.replace(' ', '-')}"
+    for n in itertools.count(1):  # two commands started in one second keep their own logs
+        log = logs / (f"{stem}.log" if n == 1 else f"{stem}-{n}.log")
+        try:
+            out = log.open("x", encoding="utf-8")
+        except FileExistsError:
+            continue
+        break
+    with out:
         process = subprocess.Popen([sys.executable, "-m", "notme", *args], stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True, env=os.environ.copy())
     return Started(label, process, log)

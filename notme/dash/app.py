@@ -90,9 +90,17 @@ class DashApp(App):
                 self.launched.remove(started)
                 if code == 0:
                     self.notify(f"{started.label}: done")
+                elif code == 1 and started.label.startswith("gate "):  # `notme gate` exits 1 on a blocked verdict
+                    self.notify(f"{started.label}: BLOCKED, not exportable (g: the report)", severity="warning",
+                                timeout=15)
                 else:
                     self.notify(f"{started.label} failed (exit {code}): {started.last_line()}\nlog: {started.log}",
                                 severity="error", timeout=15)
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        # plain text always: messages carry paths, errors and log lines, where brackets are not markup
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def run_view(self, name: str) -> RunView | None:
         return self.watcher.runs.get(name)
@@ -157,6 +165,11 @@ class DashApp(App):
         """stop / resume / gate / export the run `name`, after a confirmation (or say why it cannot)."""
         view = self.run_view(name)
         if view is None:
+            return
+        at_work = next((s for s in self.launched if s.label.endswith(f" {name}")), None)
+        if at_work and kind != "stop":  # a second resume would train beside the first on the same files
+            self.notify(f"{at_work.label} is still at work (pid {at_work.process.pid}); wait for it to end",
+                        severity="warning", timeout=10)
             return
         if kind == "export" and (reason := actions.export_blocker(view)):
             self.notify(f"export is disabled: {reason}", severity="warning", timeout=10)

@@ -319,6 +319,8 @@ class RunsWatcher:
         if self._changed(view, "export", path / "export" / "export.json"):
             view.exported = (path / "export" / "export.json").is_file()
             changed = True
+        if self._changed(view, "log", path / LOG):  # for the detail screen's log tab
+            changed = True
         size = _size(path / METRICS)
         if size != view._stamps.get("metrics_size"):  # (the offset may stop short of a half-written line)
             view._stamps["metrics_size"] = size

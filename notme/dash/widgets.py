@@ -64,9 +64,14 @@ class Conversation(VerticalScroll):
             for piece in pieces:
                 text += piece
                 self.app.call_from_thread(bubble.update, text)
-        except NotmeError as e:
-            self.app.call_from_thread(bubble.update, f"(no reply: {e})")
+        except Exception as e:  # the screen stays up and says what went wrong
+            self.app.call_from_thread(bubble.update, f"(no reply: {failure(e)})")
         self.app.call_from_thread(self.scroll_end, animate=False)
+
+
+def failure(error: Exception) -> str:
+    """An error for a screen to show: our own messages as they are, anything else with its kind."""
+    return str(error) if isinstance(error, NotmeError) else f"{type(error).__name__}: {error}"
 
 
 def number(value: object, digits: int = 3) -> str:

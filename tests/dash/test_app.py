@@ -257,6 +257,69 @@ async def test_actions_are_confirmed_and_launch_the_notme_command(runs, monkeypa
         await wait_for(pilot, lambda: not app.launched)  # the launched processes finished and were reported
 
 
+async def test_a_command_at_work_is_not_started_twice_and_endings_are_told_plainly(runs, monkeypatch):
+    scripts = {"resume": "import time; time.sleep(30)",  # still at work while we press again
+               "gate": "raise SystemExit(1)",  # `notme gate` exits 1 when the verdict blocks
+               "train": "raise SystemExit(2)"}
+    log = runs["passed"] / "log.txt"
+    log.write_text("Traceback: see [/tmp/x] and [/bold] not markup\n")  # the failure's last line, as is
+    started: list[subprocess.Popen] = []
+
+    def fake_launch(label: str, *args: str):
+        started.append(subprocess.Popen([sys.executable, "-c", scripts[label.split()[0]]]))
+        return actions.Started(label, started[-1], log)
+
+    monkeypatch.setattr(actions, "launch", fake_launch)
+    app = DashApp(clock=lambda: NOW, refresh_every=0.1)
+    try:
+        async with app.run_test(size=(140, 30)) as pilot:
+            await ready(pilot, app)
+            order = list(rows(app))
+            table = app.screen.query_one("#runs", DataTable)
+            table.move_cursor(row=order.index(runs["corrupt"].name))
+            await pilot.press("r", "y")
+            await pilot.pause()
+            await pilot.press("r")  # the first resume is still at work: no second one, and no question
+            await pilot.pause()
+            assert len(started) == 1 and not isinstance(app.screen, ConfirmScreen)
+            assert any("still at work" in n.message for n in app._notifications)
+            table.move_cursor(row=order.index(runs["blocked"].name))
+            await pilot.press("a", "y", "n")
+            await pilot.pause()
+            await pilot.press("enter", "y")  # start a run from the first recipe: it fails
+            await wait_for(pilot, lambda: len(app.launched) == 1)  # the gate and the train ended and were told
+            messages = {n.message: n.severity for n in app._notifications}
+            assert any("BLOCKED" in m and s == "warning" for m, s in messages.items())
+            assert any("failed (exit 2)" in m and "[/bold] not markup" in m for m in messages)
+            await pilot.pause(0.3)  # the toasts render: brackets in them are text, not markup
+    finally:
+        for process in started:
+            process.kill()
+
+
+async def test_the_log_tab_follows_a_log_longer_than_it_shows_and_a_removed_run_is_said(runs):
+    log = runs["running"] / "log.txt"
+    log.write_text("".join(f"line {i}\n" for i in range(300)))
+    app = DashApp(clock=lambda: NOW, refresh_every=0.1)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await ready(pilot, app)
+        app.open_run(runs["running"].name)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.is_mounted)
+        shown = app.screen.query_one("#log", Log)
+        assert shown.lines[-1] == "line 299" and len(shown.lines) == 200
+        with log.open("a") as f:
+            f.write("line 300\n")
+        await wait_for(pilot, lambda: shown.lines[-1] == "line 300")
+        import shutil
+
+        shutil.rmtree(runs["running"])
+        await wait_for(pilot, lambda: "is gone" in str(app.screen.query_one("#headline", Static).render()))
+        await pilot.press("g")  # no report to open, no crash: a notice
+        await pilot.pause()
+        assert isinstance(app.screen, RunDetailScreen)
+        assert any("is gone" in n.message for n in app._notifications)
+
+
 async def test_stop_sends_ctrl_c_to_the_training_process(runs):
     child = subprocess.Popen([sys.executable, "-c", "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n"
                               "    raise SystemExit(7)"])
@@ -288,6 +351,15 @@ async def test_chat_with_a_runs_model(workspace, tiny_path):
         assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
         await pilot.press(*"/help", "enter")
         assert "/reset" in str(app.screen.query(".note").last().render())
+
+        def breaks(*args, **kwargs):
+            yield "half"
+            raise ValueError("not one of ours")
+
+        app.screen.session.backend.stream = breaks  # any failure, not only NotmeError: the bubble says it
+        await pilot.press(*"again", "enter")
+        await wait_for(pilot, lambda: not app.screen.busy)
+        assert "(no reply: ValueError: not one of ours)" in str(app.screen.query(".assistant").last().render())
         await pilot.press("escape")
         await pilot.pause()
         assert not app.screen.query("#input")

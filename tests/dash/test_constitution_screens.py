@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 
 from textual.widgets import Button, DataTable, Input, Static, TextArea
 
@@ -53,6 +54,15 @@ async def test_interview_talk_draft_edit_accept(workspace, tiny_path):
         assert [v.name for v in store.versions()] == ["v001.md"]
         transcript = json.loads(store.latest_transcript().read_text())
         assert len(transcript["messages"]) == 6  # invitation, hello, draft request, each answered
+        # the owner writes in the editor while the model drafts: the finished draft does not replace it
+        release, draft = threading.Event(), screen.session.draft
+        screen.session.draft = lambda: release.wait(30) and draft()
+        await pilot.press("f2")
+        screen.query_one("#draft", TextArea).text = "my own words"
+        release.set()
+        await wait_for(pilot, lambda: not screen.busy)
+        assert screen.query_one("#draft", TextArea).text == "my own words"
+        assert store.draft_path().read_text().strip() != "my own words"  # the model's, kept beside it
 
 
 async def test_practice_progress_dropped_items_and_start(workspace, monkeypatch):
@@ -89,6 +99,12 @@ async def test_practice_progress_dropped_items_and_start(workspace, monkeypatch)
         await pilot.press("y")
         await pilot.pause()
         assert launched == [("practice", "--count", "100", "--quiet")]
+        # a practice process killed mid-run leaves progress.json saying "running": the screen sees it died
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        progress = json.loads((practice_dir() / PROGRESS).read_text())
+        (practice_dir() / PROGRESS).write_text(json.dumps({**progress, "state": "running", "pid": gone.pid}))
+        await wait_for(pilot, lambda: "died" in str(screen.query_one("#state", Static).render()))
 
 
 async def test_practice_screen_before_any_practice(workspace):

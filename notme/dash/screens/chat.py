@@ -10,8 +10,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, Static
 
 from notme.dash.screens.conversation import ConversationScreen
-from notme.dash.widgets import Conversation
-from notme.errors import NotmeError
+from notme.dash.widgets import Conversation, failure
 
 
 class ChatScreen(ConversationScreen):
@@ -37,12 +36,11 @@ class ChatScreen(ConversationScreen):
     def load(self) -> None:
         from notme.chat.target import open_session, open_target
 
-        path = self.app.watcher.runs[self.run_name].path
         try:
-            found = open_target(str(path))
+            found = open_target(str(self.app.watcher.runs[self.run_name].path))
             session = open_session(found, max_tokens=256)
-        except NotmeError as e:
-            self.app.call_from_thread(self.query_one("#about", Static).update, Text(str(e), style="bold red"))
+        except Exception as e:  # shown on the screen, the dashboard stays up
+            self.app.call_from_thread(self.query_one("#about", Static).update, Text(failure(e), style="bold red"))
             return
         self.app.call_from_thread(self.ready, found, session)
 

@@ -13,8 +13,7 @@ from textual.widgets import Button, Footer, Header, Input, Static, TextArea
 
 from notme.constitution import store
 from notme.dash.screens.conversation import ConversationScreen
-from notme.dash.widgets import Conversation
-from notme.errors import NotmeError
+from notme.dash.widgets import Conversation, failure
 
 
 class InterviewScreen(ConversationScreen):
@@ -62,8 +61,8 @@ class InterviewScreen(ConversationScreen):
             backend = open_model(self.target, recipe["base"]["model"])
             session = start_interview(backend, recipe, resume=True)
             opening = "".join(session.opening())
-        except NotmeError as e:
-            self.app.call_from_thread(self.query_one("#about", Static).update, Text(str(e), style="bold red"))
+        except Exception as e:  # shown on the screen, the dashboard stays up
+            self.app.call_from_thread(self.query_one("#about", Static).update, Text(failure(e), style="bold red"))
             return
         self.app.call_from_thread(self.ready, session, opening)
 
@@ -112,19 +111,27 @@ class InterviewScreen(ConversationScreen):
             return
         self.busy = True
         self.add("user", self.session.draft_request)
-        self.drafting(self.add("assistant", "drafting…"))
+        self.drafting(self.add("assistant", "drafting…"), self.query_one("#draft", TextArea).text)
 
     @work(thread=True, group="reply")
-    def drafting(self, bubble: Static) -> None:
+    def drafting(self, bubble: Static, before: str) -> None:
         try:
             text = self.session.draft()
-        except NotmeError as e:
-            self.app.call_from_thread(bubble.update, f"(no draft: {e})")
+        except Exception as e:  # shown in the bubble, the interview goes on
+            self.app.call_from_thread(bubble.update, f"(no draft: {failure(e)})")
         else:
             self.app.call_from_thread(bubble.update, text)
-            self.app.call_from_thread(setattr, self.query_one("#draft", TextArea), "text", text)
+            self.app.call_from_thread(self.show_draft, text, before)
         finally:
             self.app.call_from_thread(setattr, self, "busy", False)
+
+    def show_draft(self, text: str, before: str) -> None:
+        editor = self.query_one("#draft", TextArea)
+        if editor.text != before:  # the owner wrote in the editor while the model drafted: theirs stays
+            self.notify(f"the model's draft is in {store.draft_path()} and on the left; your edits stay here",
+                        severity="warning", timeout=10)
+            return
+        editor.text = text
 
     def action_accept(self) -> None:
         text = self.query_one("#draft", TextArea).text

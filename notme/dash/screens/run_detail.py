@@ -34,7 +34,7 @@ class RunDetailScreen(Screen):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.run_name = name
-        self.log_lines = 0
+        self.log_lines: list[str] = []
 
     @property
     def view(self) -> RunView:
@@ -117,10 +117,10 @@ class RunDetailScreen(Screen):
     def update_log(self) -> None:
         lines = self.view.log_tail(200)
         log = self.query_one("#log", Log)
-        if len(lines) != self.log_lines or not lines:
+        if lines != self.log_lines or not lines:  # the lines, not their count: a long log stays at 200
             log.clear()
             log.write_lines(lines or ["(no log.txt in this run yet)"])
-            self.log_lines = len(lines)
+            self.log_lines = lines
 
     def update_checkpoints(self) -> None:
         from notme.runs.record import RunRecord
@@ -155,7 +155,9 @@ class RunDetailScreen(Screen):
     def action_gate_report(self) -> None:
         from notme.dash.screens.gate import GateScreen
 
-        if (self.view.path / "gate" / "report.json").is_file():
+        if self.run_name not in self.app.watcher.runs:
+            self.notify(f"{self.run_name} is gone from the adapters folder", severity="warning")
+        elif (self.view.path / "gate" / "report.json").is_file():
             self.app.push_screen(GateScreen(self.run_name))
         else:
             self.notify("no gate report yet (a: run the gate)", severity="warning")
