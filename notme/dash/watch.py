@@ -59,6 +59,13 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_gone(record: dict[str, Any]) -> bool:
+    """Whether the process a status record names ran on this machine and is no longer there (one on
+    another Mac cannot be checked from here)."""
+    pid = record.get("pid")
+    return record.get("host") == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid)
+
+
 @dataclass
 class History:
     """A run's metric entries in full, for curves; extended with the new bytes on each read."""
@@ -108,8 +115,7 @@ class RunView:
         if self.state == "failed":
             return "failed"
         if self.state == "running":
-            host, pid = self.status.get("host"), self.status.get("pid")
-            if host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
+            if process_gone(self.status):
                 return "died"
             last = max(self.metrics_changed, _seconds(self.status.get("updated")) or 0.0)
             if now - last > stall_after:
@@ -350,7 +356,6 @@ def sort_key(view: RunView, key: str) -> tuple[int, Any]:
         "gate": view.gate_text or None, "eta": view.eta_seconds(),
     }.get(key, view.latest.get(key))
     return (0, "") if value is None else (1, value)
-
 
 
 def _stage_iters(recipe: Path) -> dict[str, int]:

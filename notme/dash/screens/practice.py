@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, ProgressBar, Static
 
 from notme.constitution.practice import DROPPED, PROGRESS, practice_dir
-from notme.dash.watch import mtime_ns, pid_alive
+from notme.dash.watch import mtime_ns, process_gone
 from notme.dash.widgets import duration
 from notme.runs.record import read_appended, read_json
 
@@ -68,11 +68,11 @@ class PracticeScreen(Screen):
             return
         kept = ", ".join(f"{n} {kind}" for kind, n in progress["kept"].items()) or "none"
         dropped = sum(progress["dropped"].values())
-        shown, pid = progress["state"], progress.get("pid")
-        if shown == "running" and progress.get("host") == socket.gethostname() and isinstance(pid, int):
+        shown = progress["state"]
+        if shown == "running" and progress.get("host") == socket.gethostname():
             self.progress_stamp = -1  # read again next refresh: a killed process leaves the file as it was
-            if not pid_alive(pid):  # what it made is kept; Start goes on from there
-                shown = f"died (pid {pid} is gone)"
+            if process_gone(progress):  # what it made is kept; Start goes on from there
+                shown = f"died (pid {progress['pid']} is gone)"
         line = Text.assemble((shown, "bold green" if shown == "running" else "bold"),
                              f" · {progress['done']} of {progress['target']} this run · kept in the folder: {kept} · "
                              f"dropped {dropped} · parts asked again {progress['retried']} · ETA "
