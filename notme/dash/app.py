@@ -79,6 +79,8 @@ class DashApp(App):
         self.set_interval(self.refresh_every, self.poll)
 
     def poll(self) -> None:
+        if not self.is_running:  # shutting down: the screens are being taken apart (the timer is stopped last)
+            return
         changed = self.watcher.refresh()
         for screen in self.screen_stack:
             update = getattr(screen, "runs_changed", None)
