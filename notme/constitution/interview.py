@@ -39,6 +39,8 @@ class InterviewSession(ChatSession):
     def draft(self) -> str:
         """The model's draft from the conversation so far, kept in the transcript and written to draft.md."""
         text = "".join(self.reply(self.draft_request)).strip()
+        if not text:  # a sampled reply can be empty: keep the draft already there
+            raise NotmeError(f"the model's draft came back empty; /draft again ({store.draft_path()} is as it was)")
         path = store.draft_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, text + "\n")
@@ -56,7 +58,10 @@ class InterviewSession(ChatSession):
         if name == "/help":
             return HELP
         if name == "/draft":
-            text = self.draft()
+            try:
+                text = self.draft()
+            except NotmeError as e:  # the interview goes on
+                return str(e)
             return f"{text}\n\n(saved to {store.draft_path()}: edit it there or with /edit, then /accept)"
         if name == "/edit":
             if self.editor is None:

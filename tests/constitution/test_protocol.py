@@ -19,12 +19,13 @@ OWNER_CONSTITUTION = """How I act
 
 
 def test_the_whole_protocol_on_the_test_model(cli, workspace, mlx_server, tiny_path, monkeypatch):
-    # The constitution recipe, shrunk for the tiny model: short parts, a few DPO steps.
+    # The constitution recipe, shrunk for the tiny model: short parts, a few DPO steps; a greedy interview
+    # (sampled, the tiny model's draft once came back empty in CI).
     recipe = workspace / "integration.yaml"
     recipe.write_text(f"""extends: constitution
 base: {{model: {tiny_path}}}
 use: {{max_seq_length: 256}}
-interview: {{max_tokens: 24}}
+interview: {{max_tokens: 24, temperature: 0.0}}
 practice: {{max_tokens: 24}}
 mode:
   sft: {{lora: {{rank: 4, alpha: 8, layers: 2}}}}
@@ -113,3 +114,21 @@ def test_directness_turns_come_from_the_owners_held_out_chats(cli, workspace, ml
     assert all(k["chosen"] and k["prompt"] for k in kept)
     held_out = (workspace / "datasets" / "owner" / "sft" / "test.jsonl").read_text()
     assert all(json.dumps(d["reply"])[1:-1] in held_out for d in dropped)  # the owner's own held-out replies
+
+
+def test_an_empty_draft_is_said_and_keeps_the_draft_already_there(workspace):
+    from notme.backends.base import Backend
+    from notme.constitution.interview import InterviewSession
+
+    class Silent(Backend):
+        def generate(self, chats, max_tokens, progress=None):
+            return ["  "]
+
+        def describe(self):
+            return {"backend": "silent", "model": "none"}
+
+    store.draft_path().parent.mkdir(parents=True, exist_ok=True)
+    store.draft_path().write_text("my earlier draft\n")
+    session = InterviewSession(Silent(), workspace / "t.json", draft_request="draft it")
+    assert "came back empty" in session.command("/draft")
+    assert store.draft_path().read_text() == "my earlier draft\n"

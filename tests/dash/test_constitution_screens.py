@@ -24,7 +24,9 @@ async def test_interview_talk_draft_edit_accept(workspace, tiny_path):
     app = DashApp()
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot, app)
-        await app.push_screen(InterviewScreen(target=str(tiny_path)))
+        greedy = workspace / "greedy.yaml"  # sampled, the tiny model's draft can come back empty
+        greedy.write_text("extends: constitution\ninterview: {temperature: 0.0}\n")
+        await app.push_screen(InterviewScreen(target=str(tiny_path), recipe=str(greedy)))
         await pilot.pause()
         await wait_for(pilot, lambda: not app.screen.query_one("#input", Input).disabled)
         screen = app.screen
